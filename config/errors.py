@@ -1,0 +1,94 @@
+"""One JSON error shape for every failure the service returns.
+
+    {"detail": "<message>", "error": {"code": "<CODE>", "message": "<message>", "details": ...}}
+
+`error` is what the Next.js frontend reads; `detail` keeps FastAPI-style and DRF
+clients working.
+"""
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+CODES = {
+    400: "VALIDATION_ERROR",
+    401: "AUTH_REQUIRED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable; try again shortly."
+    default_code = "service_unavailable"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is too large."
+    default_code = "payload_too_large"
+
+
+def error_code(status_code: int) -> str:
+    """Map an HTTP status to the API's error code (other 4xx are input errors)."""
+    if status_code in CODES:
+        return CODES[status_code]
+    return "VALIDATION_ERROR" if status_code < 500 else "INTERNAL_ERROR"
+
+
+def error_body(status_code: int, message: str, details: Any = None) -> dict[str, Any]:
+    return {
+        "detail": message,
+        "error": {"code": error_code(status_code), "message": message, "details": details},
+    }
+
+
+def _first_message(detail: Any, prefix: str = "") -> str:
+    """The first error of a (nested) DRF error structure, as `field: message`."""
+    if isinstance(detail, dict) and detail:
+        key, value = next(iter(detail.items()))
+        label = "" if key in ("non_field_errors", "detail") else f"{key}"
+        return _first_message(value, f"{prefix}.{label}" if prefix and label else prefix or label)
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0], prefix)
+    return f"{prefix}: {detail}" if prefix else str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, reshaped; database outages become 503 instead of 500."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s", exc.__class__.__name__)
+        exc = ServiceUnavailable()
+    elif isinstance(exc, DatabaseError):
+        logger.exception("database error")
+        return Response(error_body(500, "Internal server error."), status=500)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a bug: Django's handler500 answers with the JSON shape
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body(response.status_code, _first_message(details), details)
+    else:
+        response.data = error_body(response.status_code, _first_message(response.data))
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body(404, "Not found."), status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(error_body(500, "Internal server error."), status=500)

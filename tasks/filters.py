@@ -1,0 +1,181 @@
+"""Query-string filtering and ordering of a user's tasks (django-filter + DRF backends)."""
+
+from typing import Any
+
+import django_filters
+from django.db import connection
+from django.db.models import Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
+from django.utils import timezone
+from rest_framework import filters
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+
+from tasks.models import Task
+
+BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
+
+
+def _to_bool(value: str) -> bool:
+    return value == "true"
+
+
+class AllChoiceFilter(django_filters.ChoiceFilter):
+    """A choice filter where `all` (what the frontend's selects say) means no filter."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["choices"] = [("all", "all"), *kwargs["choices"]]
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs: QuerySet, value: Any) -> QuerySet:
+        return qs if value == "all" else super().filter(qs, value)
+
+
+class TaskFilter(django_filters.FilterSet):
+    """Filters of GET .../tasks; an invalid value is a 400, never silently ignored."""
+
+    status = django_filters.ChoiceFilter(
+        choices=[("all", "all"), ("pending", "pending"), ("completed", "completed")],
+        method="filter_status",
+        help_text="`pending` or `completed`; `all` (the default) does not filter.",
+    )
+    completed = django_filters.TypedChoiceFilter(
+        choices=BOOLEAN_CHOICES, coerce=_to_bool, help_text="`true` or `false`."
+    )
+    priority = AllChoiceFilter(choices=Task.Priority.choices)
+    category = AllChoiceFilter(choices=Task.Category.choices)
+    tags = django_filters.CharFilter(
+        method="filter_tags", help_text="Comma-separated; a task matches when it has all of them."
+    )
+    due_before = django_filters.DateFilter(
+        field_name="due_date", lookup_expr="lte", help_text="Due on or before this date."
+    )
+    due_after = django_filters.DateFilter(
+        field_name="due_date", lookup_expr="gte", help_text="Due on or after this date."
+    )
+    overdue = django_filters.TypedChoiceFilter(
+        choices=BOOLEAN_CHOICES,
+        coerce=_to_bool,
+        method="filter_overdue",
+        help_text="`true`: open tasks due before today; `false`: all others.",
+    )
+
+    class Meta:
+        model = Task
+        fields: list[str] = []
+
+    def filter_status(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        if value == "all":
+            return queryset
+        return queryset.filter(completed=value == "completed")
+
+    def filter_tags(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        tags = [tag.strip() for tag in value.split(",") if tag.strip()]
+        if not tags:
+            return queryset
+        if connection.vendor == "postgresql":
+            return queryset.filter(tags__contains=tags)  # jsonb @>, served by a GIN index
+        for tag in tags:  # SQLite has no JSON containment; match the quoted element
+            queryset = queryset.filter(tags__contains=f'"{tag}"')
+        return queryset
+
+    def filter_overdue(self, queryset: QuerySet[Task], name: str, value: bool) -> QuerySet[Task]:
+        overdue = Q(completed=False, due_date__lt=timezone.localdate())
+        return queryset.filter(overdue) if value else queryset.exclude(overdue)
+
+
+PRIORITY_RANK = Case(
+    When(priority=Task.Priority.HIGH, then=Value(3)),
+    When(priority=Task.Priority.MEDIUM, then=Value(2)),
+    default=Value(1),
+    output_field=IntegerField(),
+)
+
+
+class TaskOrderingFilter(filters.OrderingFilter):
+    """DRF's `ordering=-created_at`, plus the frontend's `sort_by=` and `order=asc|desc`.
+
+    Unlike DRF's filter, unknown fields are a 400. `priority` sorts by meaning
+    (high > medium > low) and tasks without a due date always sort last.
+    """
+
+    sort_param = "sort_by"
+    order_param = "order"
+    # Direction used when `sort_by` is given without `order`.
+    natural_order = {
+        "created_at": "desc",
+        "updated_at": "desc",
+        "priority": "desc",
+        "due_date": "asc",
+        "title": "asc",
+        "position": "asc",
+    }
+
+    def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> list[str]:
+        sort_by = request.query_params.get(self.sort_param, "").strip()
+        order = request.query_params.get(self.order_param, "").strip().lower()
+        terms = request.query_params.get(self.ordering_param, "").strip()
+        if order and order not in ("asc", "desc"):
+            raise ValidationError({self.order_param: ["Must be `asc` or `desc`."]})
+        if sort_by and terms:
+            raise ValidationError({self.sort_param: ["Use either `sort_by` or `ordering`."]})
+        if terms:
+            fields = [term.strip() for term in terms.split(",") if term.strip()]
+            self._check_fields(self.ordering_param, [f.removeprefix("-") for f in fields], view)
+            return fields
+        if sort_by or order:
+            sort_by = sort_by or "created_at"
+            self._check_fields(self.sort_param, [sort_by], view)
+            direction = order or self.natural_order[sort_by]
+            return [f"-{sort_by}" if direction == "desc" else sort_by]
+        return list(view.ordering)
+
+    def _check_fields(self, param: str, fields: list[str], view: Any) -> None:
+        unknown = [field for field in fields if field not in view.ordering_fields]
+        if unknown:
+            allowed = ", ".join(view.ordering_fields)
+            raise ValidationError(
+                {param: [f"Unknown sort field '{unknown[0]}'. Allowed: {allowed}."]}
+            )
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
+        expressions = [
+            self._expression(term) for term in self.get_ordering(request, queryset, view)
+        ]
+        # The id (UUIDv7, time-ordered) makes every order total, so pages never overlap.
+        return queryset.order_by(*expressions, "-created_at", "-id")
+
+    @staticmethod
+    def _expression(term: str) -> OrderBy:
+        descending = term.startswith("-")
+        field = term.removeprefix("-")
+        value = PRIORITY_RANK if field == "priority" else F(field)
+        return OrderBy(
+            value, descending=descending, nulls_last=True if field == "due_date" else None
+        )
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        fields = list(view.ordering_fields)
+        return [
+            {
+                "name": self.sort_param,
+                "required": False,
+                "in": "query",
+                "description": "Sort field (the frontend's name for `ordering`).",
+                "schema": {"type": "string", "enum": fields},
+            },
+            {
+                "name": self.order_param,
+                "required": False,
+                "in": "query",
+                "description": "Direction for `sort_by`; its natural direction when omitted.",
+                "schema": {"type": "string", "enum": ["asc", "desc"]},
+            },
+            {
+                "name": self.ordering_param,
+                "required": False,
+                "in": "query",
+                "description": "DRF-style ordering: comma-separated fields, `-` for descending, "
+                f"from {', '.join(fields)}.",
+                "schema": {"type": "string"},
+            },
+        ]

@@ -1,0 +1,73 @@
+from django.db import models
+from django.utils import timezone
+from uuid6 import uuid7
+
+from accounts.models import User
+
+
+class Task(models.Model):
+    """One todo item of one Better Auth user."""
+
+    class Priority(models.TextChoices):
+        LOW = "low"
+        MEDIUM = "medium"
+        HIGH = "high"
+
+    class Category(models.TextChoices):
+        WORK = "work"
+        PERSONAL = "personal"
+        SHOPPING = "shopping"
+        HEALTH = "health"
+        OTHER = "other"
+
+    TITLE_MAX_LENGTH = 200
+    DESCRIPTION_MAX_LENGTH = 5000
+    TAG_MAX_LENGTH = 50
+    MAX_TAGS = 20
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    # ON DELETE CASCADE is also set in the database (migration 0002): Better Auth
+    # deletes users with plain SQL, where Django's on_delete never runs.
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tasks")
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
+    description = models.TextField(max_length=DESCRIPTION_MAX_LENGTH, null=True, blank=True)
+    completed = models.BooleanField(default=False)
+    priority = models.CharField(max_length=6, choices=Priority, default=Priority.MEDIUM)
+    category = models.CharField(max_length=8, choices=Category, default=Category.OTHER)
+    due_date = models.DateField(null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    position = models.IntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "task"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="task_user_created_idx"),
+            models.Index(fields=["user", "completed"], name="task_user_completed_idx"),
+            models.Index(fields=["user", "due_date"], name="task_user_due_idx"),
+            models.Index(fields=["user", "position"], name="task_user_position_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(priority__in=["low", "medium", "high"]),
+                name="task_priority_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    category__in=["work", "personal", "shopping", "health", "other"]
+                ),
+                name="task_category_valid",
+            ),
+            models.CheckConstraint(condition=~models.Q(title=""), name="task_title_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def set_completed(self, completed: bool) -> None:
+        """Completing stamps `completed_at`; reopening clears it."""
+        self.completed = completed
+        self.completed_at = timezone.now() if completed else None

@@ -1,0 +1,102 @@
+"""The list envelope: one page of tasks plus totals of the whole filtered set."""
+
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+
+class TaskPagination(LimitOffsetPagination):
+    """`limit` (default and maximum 1000) and `offset` (alias `skip`).
+
+    The frontend sends no limit and expects every task in one call, so the
+    default page is the maximum. Counts cost no extra query when the whole set
+    fits in the page; otherwise one aggregate counts it.
+    """
+
+    default_limit = 1000
+    max_limit = 1000
+    offset_alias = "skip"
+
+    def paginate_queryset(
+        self, queryset: QuerySet, request: Request, view: Any = None
+    ) -> list[Any]:
+        self.request = request
+        self.limit = self.get_limit(request)
+        self.offset = self.get_offset(request)
+        page = list(queryset[self.offset : self.offset + self.limit])
+        if self.offset == 0 and len(page) < self.limit:
+            self.count = len(page)
+            self.completed_count = sum(1 for task in page if task.completed)
+        else:
+            counts = queryset.aggregate(
+                total=Count("pk"), completed=Count("pk", filter=Q(completed=True))
+            )
+            self.count, self.completed_count = counts["total"], counts["completed"]
+        return page
+
+    def get_limit(self, request: Request) -> int:
+        value = request.query_params.get(self.limit_query_param)
+        if value in (None, ""):
+            return self.default_limit
+        return min(self._non_negative(self.limit_query_param, value, minimum=1), self.max_limit)
+
+    def get_offset(self, request: Request) -> int:
+        for param in (self.offset_query_param, self.offset_alias):
+            value = request.query_params.get(param)
+            if value not in (None, ""):
+                return self._non_negative(param, value, minimum=0)
+        return 0
+
+    @staticmethod
+    def _non_negative(param: str, value: str, minimum: int) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if number < minimum or number > 2**31:
+            raise ValidationError({param: [f"Must be an integer of at least {minimum}."]})
+        return number
+
+    def get_paginated_response(self, data: list[Any]) -> Response:
+        return Response(
+            {
+                "tasks": data,
+                "total": self.count,
+                "completed_count": self.completed_count,
+                "pending_count": self.count - self.completed_count,
+                "limit": self.limit,
+                "offset": self.offset,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        integer = {"type": "integer", "minimum": 0}
+        return {
+            "type": "object",
+            "required": ["tasks", "total", "completed_count", "pending_count", "limit", "offset"],
+            "properties": {
+                "tasks": schema,
+                "total": {**integer, "description": "Tasks matching the filters, all pages."},
+                "completed_count": {**integer, "description": "Completed among `total`."},
+                "pending_count": {**integer, "description": "Not completed among `total`."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": self.max_limit},
+                "offset": integer,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        parameters.append(
+            {
+                "name": self.offset_alias,
+                "required": False,
+                "in": "query",
+                "description": "Alias of `offset`.",
+                "schema": {"type": "integer", "minimum": 0},
+            }
+        )
+        return parameters
