@@ -16,6 +16,7 @@ the newer one, some the older one.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
 import string
@@ -281,8 +282,8 @@ def seed(
 ) -> Dataset:
     """Fill an empty, migrated database; returns what the load needs (ids, tokens).
 
-    Runs in one transaction (a savepoint when the caller has one open: tests roll
-    back); it commits at the end when the connection is in autocommit mode.
+    In autocommit mode it runs in, and commits, one transaction of its own;
+    otherwise in the caller's transaction (tests roll it back).
     """
     started = time.perf_counter()
     rng = random.Random(random_seed)
@@ -334,7 +335,10 @@ def seed(
     delete_pool: list[tuple[int, str]] = []
     writer_index = {u.id: i for i, u in enumerate(writers)}
 
-    with conn.transaction(), conn.cursor() as cur:
+    # Autocommit: one transaction of our own. Otherwise the caller's transaction
+    # (psycopg's transaction() would BEGIN and COMMIT one on an idle connection).
+    scope = conn.transaction() if conn.autocommit else contextlib.nullcontext()
+    with scope, conn.cursor() as cur:
         cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
         dropped: list[str] = []
         if rebuild_indexes:
@@ -345,8 +349,8 @@ def seed(
             for name, definition in cur.fetchall():
                 cur.execute(f'DROP INDEX "{name}"')
                 dropped.append(definition)
-        # Skip per-row FK checks for the load (superuser); the constraint itself stays.
-        cur.execute("SET LOCAL session_replication_role = replica")
+            # Skip per-row FK checks for the big load (superuser); the constraint stays.
+            cur.execute("SET LOCAL session_replication_role = replica")
         cur.executemany(
             'INSERT INTO jwks (id, "publicKey", "privateKey", "createdAt", alg, crv) '
             "VALUES (%s, %s, %s, %s, %s, %s)",
@@ -369,7 +373,8 @@ def seed(
                 user.task_ids = rng.sample(ids, min(sizes.sample_ids, len(ids)))
                 if writer is not None:
                     delete_pool.extend((writer, task_id) for task_id in ids)
-        cur.execute("SET LOCAL session_replication_role = origin")
+        if rebuild_indexes:
+            cur.execute("SET LOCAL session_replication_role = origin")
         for definition in dropped:
             cur.execute(definition)
         cur.execute('ANALYZE task; ANALYZE "user"; ANALYZE jwks')
