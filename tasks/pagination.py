@@ -33,9 +33,9 @@ class TaskPagination(LimitOffsetPagination):
             self.completed_count = sum(1 for task in page if task.completed)
         else:
             counts = queryset.aggregate(
-                total=Count("pk"), completed=Count("pk", filter=Q(completed=True))
+                n_total=Count("pk"), n_completed=Count("pk", filter=Q(completed=True))
             )
-            self.count, self.completed_count = counts["total"], counts["completed"]
+            self.count, self.completed_count = counts["n_total"], counts["n_completed"]
         return page
 
     def get_limit(self, request: Request) -> int:
