@@ -2,8 +2,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import permissions, status, viewsets
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -34,20 +34,33 @@ class PathUserIsRequestUser(permissions.BasePermission):
 
 
 PERMISSIONS = [permissions.IsAuthenticated, PathUserIsRequestUser]
-ERRORS = {
-    status.HTTP_400_BAD_REQUEST: OpenApiResponse(description="VALIDATION_ERROR"),
-    status.HTTP_401_UNAUTHORIZED: OpenApiResponse(description="AUTH_REQUIRED"),
-    status.HTTP_403_FORBIDDEN: OpenApiResponse(description="FORBIDDEN: path user mismatch"),
-}
 
 
+TASK_EXAMPLE = OpenApiExample(
+    "The frontend's form",
+    value={
+        "title": "Buy milk",
+        "description": "2 liters, oat",
+        "priority": "high",
+        "category": "shopping",
+        "due_date": "2026-12-01",
+        "tags": ["errands"],
+    },
+    request_only=True,
+)
+
+
+@extend_schema(tags=["tasks"])
 @extend_schema_view(
     list=extend_schema(summary="List tasks (filtered, searched, sorted, paginated)"),
-    create=extend_schema(summary="Create a task", responses={201: TaskEnvelopeSerializer}),
+    create=extend_schema(
+        summary="Create a task", responses={201: TaskEnvelopeSerializer}, examples=[TASK_EXAMPLE]
+    ),
     retrieve=extend_schema(summary="Get a task", responses={200: TaskEnvelopeSerializer}),
     update=extend_schema(
         summary="Update a task (omitted optional fields keep their values)",
         responses={200: TaskEnvelopeSerializer},
+        examples=[TASK_EXAMPLE],
     ),
     partial_update=extend_schema(
         summary="Partially update a task", responses={200: TaskEnvelopeSerializer}
@@ -124,6 +137,7 @@ class TaskViewSet(viewsets.ModelViewSet):
         return Response(services.task_stats(queryset=queryset))
 
 
+@extend_schema(tags=["profile"])
 class ProfileView(APIView):
     """The signed-in user and their task stats; PUT renames the user."""
 
