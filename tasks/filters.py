@@ -86,6 +86,12 @@ class TaskSearchFilter(filters.SearchFilter):
         "Case-insensitive text in the title or description; several words must all match."
     )
 
+    def get_search_terms(self, request: Request) -> list[str]:
+        terms = super().get_search_terms(request)
+        if any("\x00" in term for term in terms):
+            raise ValidationError({self.search_param: ["Null characters are not allowed."]})
+        return terms
+
 
 PRIORITY_RANK = Case(
     When(priority=Task.Priority.HIGH, then=Value(3)),
