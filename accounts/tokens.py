@@ -55,6 +55,7 @@ KEY_REFRESH_INTERVAL_SECONDS = 10.0
 KEY_CACHE_TTL_SECONDS = 300.0  # known keys are re-read this often, so deleted keys stop verifying
 KEY_GRACE_PERIOD = timedelta(days=30)  # Better Auth keeps serving a rotated key this long
 JWKS_FETCH_TIMEOUT_SECONDS = 3.0
+ASYMMETRIC_KEY_TYPES = frozenset({"OKP", "EC", "RSA"})
 PUBLIC_JWK_MEMBERS = frozenset({"kty", "crv", "x", "y", "n", "e", "alg", "kid", "use"})
 APP_TOKEN_SUBJECT_CLAIMS = ("sub", "id", "user_id", "userId")
 
@@ -269,12 +270,15 @@ def _public_key(kid: str, jwk_data: Any, alg: str | None) -> jwt.PyJWK | None:
         logger.warning("key %s: not a JWK object; skipped", kid)
         return None
     public = {name: value for name, value in jwk_data.items() if name in PUBLIC_JWK_MEMBERS}
+    if public.get("kty") not in ASYMMETRIC_KEY_TYPES:  # never a shared-secret ("oct") key
+        logger.warning("key %s: key type %r not allowed; skipped", kid, public.get("kty"))
+        return None
     # Better Auth's own precedence: the JWK's alg, then the row's; else inferred from kty/crv.
     algorithm = public.get("alg") or alg or None
     try:
         key = jwt.PyJWK(public, algorithm)
-    except jwt.PyJWTError as error:
-        logger.warning("key %s: unusable JWK (%s); skipped", kid, error)
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError) as error:
+        logger.warning("key %s: unusable JWK (%r); skipped", kid, error)
         return None
     if key.algorithm_name not in ASYMMETRIC_ALGORITHMS:
         logger.warning("key %s: algorithm %s not allowed; skipped", kid, key.algorithm_name)
