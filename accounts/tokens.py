@@ -31,7 +31,9 @@ from urllib.parse import unquote
 
 import jwt
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils import timezone
 from jwt.exceptions import InvalidSubjectError
 
@@ -292,6 +294,13 @@ public_keys = PublicKeyCache()
 def clear_key_cache() -> None:
     """Forget cached public keys (tests; the next verification re-reads them)."""
     public_keys.clear()
+
+
+@receiver(setting_changed)
+def _clear_key_cache_on_setting_change(*, setting: str, **kwargs: Any) -> None:
+    # override_settings(BETTER_AUTH_JWKS_URL=...) must not be served keys of the old source.
+    if setting.startswith("BETTER_AUTH_"):
+        clear_key_cache()
 
 
 def sign_session_token(token: str, secret: str) -> str:

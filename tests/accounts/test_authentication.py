@@ -376,3 +376,10 @@ def test_openapi_schema_documents_bearer_and_cookie_auth():
         "description": schemes["cookieAuth"]["description"],
     }
     assert schema["paths"]["/whoami"]["get"]["security"] == [{"bearerAuth": []}, {"cookieAuth": []}]
+
+
+def test_jwt_client_fixture_sends_a_real_better_auth_jwt(jwt_client, user):
+    response = jwt_client.get(URL)
+
+    assert response.status_code == status.HTTP_200_OK
+    assert response.json() == {"user_id": user.id, "auth": "dict"}
