@@ -8,6 +8,7 @@ from urllib.parse import quote
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings as django_settings
 from django.utils import timezone
 
@@ -367,13 +368,21 @@ class TestKeyCache:
             created_at=timezone.now(),
             alg="HS256",
         )
+        Jwk.objects.create(
+            id="incomplete",
+            public_key=json.dumps({"kty": "OKP", "crv": "Ed25519"}),  # no "x"
+            private_key="x",
+            created_at=timezone.now(),
+        )
+        es384 = ec.generate_private_key(ec.SECP384R1())
+        store_public_key("es384", es384, "ES384")  # a valid key, but not Better Auth's
         key = create_signing_key("ES256")
 
         with caplog.at_level(logging.WARNING, logger="accounts.tokens"):
             assert verify_jwt(key.token_for(user)).user_id == user.id
 
-        assert "not-json" in caplog.text
-        assert "symmetric" in caplog.text
+        for skipped in ("not-json", "symmetric", "incomplete", "es384"):
+            assert f"{skipped}:" in caplog.text
         assert set(tokens.load_public_keys()) == {key.kid}
 
     def test_private_key_column_is_never_read(self, user, signing_key, django_assert_num_queries):
