@@ -4,7 +4,8 @@ from typing import Any
 
 import django_filters
 from django.db import connection
-from django.db.models import Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
@@ -13,10 +14,7 @@ from rest_framework.request import Request
 from tasks.models import Task
 
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
-
-
-def _to_bool(value: str) -> bool:
-    return value == "true"
+SQLITE_HAS_TAG = 'EXISTS (SELECT 1 FROM json_each("task"."tags") WHERE json_each.value = %s)'
 
 
 class AllChoiceFilter(django_filters.ChoiceFilter):
@@ -38,8 +36,8 @@ class TaskFilter(django_filters.FilterSet):
         method="filter_status",
         help_text="`pending` or `completed`; `all` (the default) does not filter.",
     )
-    completed = django_filters.TypedChoiceFilter(
-        choices=BOOLEAN_CHOICES, coerce=_to_bool, help_text="`true` or `false`."
+    completed = django_filters.ChoiceFilter(
+        choices=BOOLEAN_CHOICES, method="filter_completed", help_text="`true` or `false`."
     )
     priority = AllChoiceFilter(choices=Task.Priority.choices)
     category = AllChoiceFilter(choices=Task.Category.choices)
@@ -52,9 +50,8 @@ class TaskFilter(django_filters.FilterSet):
     due_after = django_filters.DateFilter(
         field_name="due_date", lookup_expr="gte", help_text="Due on or after this date."
     )
-    overdue = django_filters.TypedChoiceFilter(
+    overdue = django_filters.ChoiceFilter(
         choices=BOOLEAN_CHOICES,
-        coerce=_to_bool,
         method="filter_overdue",
         help_text="`true`: open tasks due before today; `false`: all others.",
     )
@@ -68,19 +65,34 @@ class TaskFilter(django_filters.FilterSet):
             return queryset
         return queryset.filter(completed=value == "completed")
 
+    def filter_completed(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        return queryset.filter(completed=value == "true")
+
     def filter_tags(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         tags = [tag.strip() for tag in value.split(",") if tag.strip()]
         if not tags:
             return queryset
         if connection.vendor == "postgresql":
             return queryset.filter(tags__contains=tags)  # jsonb @>, served by a GIN index
-        for tag in tags:  # SQLite has no JSON containment; match the quoted element
-            queryset = queryset.filter(tags__contains=f'"{tag}"')
+        for tag in tags:  # SQLite (the embedded default) has no JSON containment
+            queryset = queryset.filter(RawSQL(SQLITE_HAS_TAG, [tag], output_field=BooleanField()))
         return queryset
 
-    def filter_overdue(self, queryset: QuerySet[Task], name: str, value: bool) -> QuerySet[Task]:
+    def filter_overdue(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         overdue = Q(completed=False, due_date__lt=timezone.localdate())
-        return queryset.filter(overdue) if value else queryset.exclude(overdue)
+        return queryset.filter(overdue) if value == "true" else queryset.exclude(overdue)
+
+
+class TaskSearchFilter(filters.SearchFilter):
+    search_description = (
+        "Case-insensitive text in the title or description; several words must all match."
+    )
+
+    def get_search_terms(self, request: Request) -> list[str]:
+        terms = super().get_search_terms(request)
+        if any("\x00" in term for term in terms):
+            raise ValidationError({self.search_param: ["Null characters are not allowed."]})
+        return terms
 
 
 PRIORITY_RANK = Case(
