@@ -255,6 +255,9 @@ class Bench:
             pool = self.run_dir / "pool.lua"
             seeding.write_lua_pool(chunk, pool)
         out = self.run_dir / f"{server.name}-{scenario.name}-{phase}.txt"
+        waited = server.wait_idle()
+        if waited > 2:
+            log(f"{server.name} took {waited:.0f}s to finish the previous load's backlog")
         pg = postmaster_pid(self.pg_datadir)
         cpu_server, cpu_db = server.cpu_seconds(), tree_cpu_seconds(pg)
         run, cpu_wrk = run_wrk(
@@ -289,7 +292,8 @@ class Bench:
             recorders.append(
                 subprocess.Popen(
                     [py_spy, "record", "--pid", str(pid), "--duration", str(self.args.seconds),
-                     "--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"],
+                     "--rate", "200", "--gil", "--format", "raw", "--output", str(out),
+                     "--nonblocking"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )
             )  # fmt: skip
@@ -375,6 +379,10 @@ class Bench:
                     round(a.rps / c.rps, 3) if c.rps else None
                     for a, c in zip(rounds["app"], rounds["ceiling"], strict=True)
                 ]
+            item["worker_rss_mib"] = {
+                name: max(server.worker_rss().values(), default=0)
+                for name, server in servers.items()
+            }
             results.append(item)
             ceiling = f", ceiling {item['ceiling']['rps']:.0f} req/s" if "ceiling" in item else ""
             log(f"{scenario.name}: {item['app']['rps']:.0f} req/s{ceiling}, "

@@ -48,9 +48,7 @@ def _first(module_name: str, names: tuple[str, ...]) -> Callable | None:
 
 
 def token_verification(token: str) -> dict:
-    verify = _first(
-        "accounts.tokens", ("verify_access_token", "verify_token", "verify_jwt", "decode_token")
-    )
+    verify = _first("accounts.tokens", ("verify_jwt",))
     if verify is None:
         return {"skipped": "no verification function in accounts.tokens yet"}
     return {"function": f"accounts.tokens.{verify.__name__}", **per_call(lambda: verify(token))}
@@ -80,18 +78,15 @@ def serialization(user_id: str) -> dict:
 
 
 def stats_aggregate(user_ids: dict[str, str]) -> dict:
-    from accounts.models import User
+    from tasks.models import Task
 
-    stats = _first("tasks.services", ("task_stats", "stats_for", "user_task_stats", "get_stats"))
+    stats = _first("tasks.services", ("task_stats",))
     if stats is None:
-        return {"skipped": "no stats function in tasks.services yet"}
+        return {"skipped": "no tasks.services.task_stats"}
     result: dict[str, Any] = {"function": f"tasks.services.{stats.__name__}"}
     for label, user_id in user_ids.items():
-        user = User.objects.get(pk=user_id)
-        try:
-            result[label] = per_call(lambda u=user: stats(owner=u))
-        except TypeError:
-            result[label] = per_call(lambda u=user: stats(u))
+        queryset = Task.objects.filter(user_id=user_id)
+        result[label] = per_call(lambda q=queryset: stats(queryset=q))
     return result
 
 

@@ -120,6 +120,30 @@ class Gunicorn:
         value = self.env.get("WEB_CONCURRENCY", "")
         return int(value) if value else (os.cpu_count() or 1) * 2 + 1
 
+    def wait_idle(self, timeout: float = 180) -> float:
+        """Wait until requests queued by an earlier load are done; returns seconds waited.
+
+        wrk closing its sockets does not stop a worker already busy with a queued
+        request, so a slow scenario leaves a backlog that would eat into the next
+        one. A probe joins the end of the accept queue; then the workers' CPU must
+        be quiet for a moment.
+        """
+        started = time.monotonic()
+        deadline = started + timeout
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            conn.request("GET", "/api/bench-idle-probe", headers={"X-Forwarded-Proto": "https"})
+            conn.getresponse().read()
+            conn.close()
+        except OSError:
+            pass
+        while time.monotonic() < deadline:
+            before = self.cpu_seconds()
+            time.sleep(0.25)
+            if self.cpu_seconds() - before < 0.02:
+                break
+        return time.monotonic() - started
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
