@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only", default="", help="comma-separated saturation scenarios to run (default: all)"
     )
     parser.add_argument("--no-paced", action="store_true", help="skip the 100-users mode")
+    parser.add_argument(
+        "--micro-only", action="store_true", help="seed, print the micro figures, stop (~30 s)"
+    )
     parser.add_argument("--no-ceiling", action="store_true", help="skip the ceiling app")
     parser.add_argument(
         "--rounds", type=int, default=2, help="app/ceiling alternations per scenario (default 2)"
@@ -312,6 +315,8 @@ class Bench:
         self.migrate(url)
         dataset = self.seed(url)
         self.micro(url, dataset)
+        if self.args.micro_only:
+            return self.result
         servers = self.start_servers(url, dataset)
         if self.args.hold:
             user = dataset.regular[0]

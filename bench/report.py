@@ -136,6 +136,20 @@ def micro_lines(micro: dict) -> list[str]:
         )
     else:
         lines.append(f"stats aggregate: {stats}")
+    cpu = micro.get("request_cpu", {})
+    if "app" in cpu and "ceiling" in cpu:
+        lines.append("CPU per request in-process, no HTTP server (ms; app / ceiling = ratio):")
+        for op, figure in cpu["app"].items():
+            ceiling = cpu["ceiling"].get(op, {})
+            if "best_us" in figure and "best_us" in ceiling:
+                app_ms, ceiling_ms = figure["best_us"] / 1000, ceiling["best_us"] / 1000
+                lines.append(
+                    f"  {op:12s} {app_ms:7.2f} / {ceiling_ms:6.2f} = {app_ms / ceiling_ms:5.1f}x"
+                )
+            else:
+                lines.append(f"  {op:12s} {figure} / {ceiling}")
+    elif cpu:
+        lines.append(f"CPU per request in-process: {cpu}")
     queries = micro.get("queries_per_request", {})
     if queries and "error" not in queries:
         lines.append(
