@@ -179,11 +179,16 @@ class Bench:
         }
         self.data_lua = self.run_dir / "data.lua"
         seeding.write_lua_data(dataset, self.data_lua)
-        # The delete scenario's tasks: each wrk invocation takes its own disjoint chunk.
+        # The delete scenario's tasks: each wrk invocation takes its own disjoint chunk,
+        # in proportion to its duration.
         self.delete_pool = dataset.delete_pool
-        invocations = (1 if self.args.no_ceiling else 2) * (self.args.rounds + 1)
-        self.pool_chunk = len(dataset.delete_pool) // invocations
+        servers = 1 if self.args.no_ceiling else 2
+        seconds = servers * (self.args.warmup + self.args.rounds * self.round_seconds())
+        self.pool_per_second = len(dataset.delete_pool) // max(1, seconds)
         return dataset
+
+    def round_seconds(self) -> int:
+        return max(1, round(self.args.seconds / self.args.rounds))
 
     # -- micro figures ----------------------------------------------------------
     def micro(self, url: str, dataset: seeding.Dataset) -> None:
@@ -230,10 +235,11 @@ class Bench:
         for server in servers.values():
             server.wait_ready(f"/api/{user.id}/profile", headers)
             log(f"{server.name} ready on {server.url} with {len(server.workers())} workers")
-        env = servers["app"].env
+        env, config = servers["app"].env, servers["app"].config()
         self.result["server"] = {
             "gunicorn_workers": len(servers["app"].workers()),
-            "gunicorn_threads": int(env.get("GUNICORN_THREADS") or 1),
+            "gunicorn_threads": config["threads"],
+            "gunicorn_worker_class": config["worker_class"],
             "database_conn_max_age": env.get("DATABASE_CONN_MAX_AGE", "default (600)"),
             "database_pool_max_size": env.get("DATABASE_POOL_MAX_SIZE", "0 (off)"),
         }
@@ -251,10 +257,8 @@ class Bench:
     ) -> Run:
         pool = None
         if "delete_pool" in scenario.mix:
-            chunk, self.delete_pool = (
-                self.delete_pool[: self.pool_chunk],
-                self.delete_pool[self.pool_chunk :],
-            )
+            size = self.pool_per_second * seconds
+            chunk, self.delete_pool = self.delete_pool[:size], self.delete_pool[size:]
             pool = self.run_dir / "pool.lua"
             seeding.write_lua_pool(chunk, pool)
         out = self.run_dir / f"{server.name}-{scenario.name}-{phase}.txt"
@@ -370,7 +374,7 @@ class Bench:
             # Rounds alternate app and ceiling, so a burst of load from elsewhere on
             # the machine hits both alike; the ratio is taken over the summed rounds.
             rounds: dict[str, list[Run]] = {name: [] for name in servers}
-            seconds = max(1, round(self.args.seconds / self.args.rounds))
+            seconds = self.round_seconds()
             for number in range(self.args.rounds):
                 for server in servers.values():
                     rounds[server.name].append(

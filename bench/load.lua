@@ -158,12 +158,16 @@ local builders = {
       return "GET", "/api/" .. u.id .. "/profile", u
    end,
    delete_pool = function()
-      local item = pool[pool_next] or pool[pool_next - pool_stride]
-      pool_next = pool_next + pool_stride
-      if pool[pool_next] == nil then
-         -- This thread's slice is used up: stop rather than send failing deletes.
+      local item = pool[pool_next]
+      if item == nil then
+         -- This thread's slice is used up (the pool was sized too small for this
+         -- server's rate): stop, and let the repeated delete of the last task (a 404)
+         -- show as an error rather than pass silently.
          exhausted = true
          wrk.thread:stop()
+         item = pool[pool_next - pool_stride] or pool[1]
+      else
+         pool_next = pool_next + pool_stride
       end
       local u = D.writers[item[1]]
       return "DELETE", "/api/" .. u.id .. "/tasks/" .. item[2], u

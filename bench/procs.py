@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import http.client
 import os
+import runpy
 import signal
 import socket
 import subprocess
@@ -117,8 +118,19 @@ class Gunicorn:
         raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s: {last}")
 
     def expected_workers(self) -> int:
-        value = self.env.get("WEB_CONCURRENCY", "")
-        return int(value) if value else (os.cpu_count() or 1) * 2 + 1
+        return int(self.config()["workers"])
+
+    def config(self) -> dict:
+        """config/gunicorn.py's settings as this server's environment makes them."""
+        saved = dict(os.environ)
+        try:
+            os.environ.clear()
+            os.environ.update(self.env)
+            settings = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return {k: v for k, v in settings.items() if isinstance(v, str | int | float | bool)}
 
     def wait_idle(self, timeout: float = 180) -> float:
         """Wait until requests queued by an earlier load are done; returns seconds waited.

@@ -117,11 +117,11 @@ class Sizes:
 
 FULL = Sizes(
     regular_users=1000, regular_tasks=200, big_users=20, big_tasks=1000, heavy_tasks=100_000,
-    writer_users=100, delete_pool=72_000,
+    writer_users=100, delete_pool=120_000,
 )  # fmt: skip
 QUICK = Sizes(
     regular_users=200, regular_tasks=200, big_users=4, big_tasks=1000, heavy_tasks=20_000,
-    writer_users=20, delete_pool=12_000,
+    writer_users=20, delete_pool=30_000,
 )  # fmt: skip
 
 
