@@ -14,13 +14,13 @@ from tasks import services
 from tasks.filters import TaskFilter
 from tasks.models import Task
 from tasks.serializers import (
-    TASK_FIELDS,
     ProfileSerializer,
     TaskCompleteSerializer,
     TaskEnvelopeSerializer,
     TaskSerializer,
     TaskStatsSerializer,
     UserSerializer,
+    task_rows,
 )
 
 
@@ -94,10 +94,8 @@ class TaskViewSet(viewsets.ModelViewSet):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # Rows, not model instances: a list only reads, and building up to a thousand
-        # Task objects cost more than serializing them. TaskSerializer reads attributes,
-        # which the named rows have.
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset.values_list(*TASK_FIELDS, named=True))
+        # Task objects cost more than serializing them (see task_rows).
+        page = self.paginate_queryset(task_rows(self.filter_queryset(self.get_queryset())))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def perform_create(self, serializer: TaskSerializer) -> None:
