@@ -46,7 +46,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small data, short loads (~2 min)")
     parser.add_argument("--seconds", type=int, help="per saturation scenario (default 10, quick 3)")
-    parser.add_argument("--warmup", type=int, help="per scenario and server (default 2, quick 1)")
+    parser.add_argument("--warmup", type=int, help="seconds per scenario and server (default 1)")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=570,
+        help="seconds the whole run may take; scenarios that would overrun are skipped (570)",
+    )
     parser.add_argument("--paced-seconds", type=int, help="100-users mode (default 60, quick 10)")
     parser.add_argument(
         "--only", default="", help="comma-separated saturation scenarios to run (default: all)"
@@ -76,7 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.seconds = args.seconds or (3 if args.quick else 10)
-    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    args.warmup = args.warmup if args.warmup is not None else 1
     args.paced_seconds = args.paced_seconds or (10 if args.quick else 60)
     return args
 
@@ -134,6 +140,7 @@ class Bench:
         self.json_path = RESULTS / f"bench-{stamp}.json"
         self.wrk_log = self.run_dir / "wrk.log"
         self.result: dict = {"started": stamp, "machine": machine(), "args": vars(args)}
+        self.deadline = time.monotonic() + args.budget
 
     # -- database -------------------------------------------------------------
     def start_database(self) -> str:
@@ -366,6 +373,11 @@ class Bench:
         self.result["saturation"] = results
         for scenario in SATURATION:
             if only and scenario.name not in only:
+                continue
+            needed = len(servers) * (self.args.warmup + self.args.seconds + 3)
+            if time.monotonic() + needed > self.deadline:
+                log(f"{scenario.name}: skipped, it would overrun the {self.args.budget}s budget")
+                self.result.setdefault("skipped", []).append(scenario.name)
                 continue
             item: dict = {"scenario": scenario.name, "description": scenario.description}
             if self.args.warmup:

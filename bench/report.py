@@ -254,6 +254,8 @@ def summary(result: dict[str, Any]) -> str:
         parts.append(paced_table(result["paced"]))
     if result.get("saturation"):
         parts.append(saturation_table(result["saturation"]))
+    if result.get("skipped"):
+        parts.append("Skipped (time budget): " + ", ".join(result["skipped"]))
     if result.get("rss"):
         parts.append("\n".join(rss_lines(result["rss"])))
     checks = check_targets(result)
