@@ -192,7 +192,7 @@ REST_FRAMEWORK = {
         "tasks.filters.TaskOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "tasks.pagination.TaskPagination",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["config.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "config.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.openapi.AutoSchema",

@@ -1,0 +1,38 @@
+"""FastJSONRenderer writes exactly what DRF's JSONRenderer would."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+from django.utils.translation import gettext_lazy
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.serializer_helpers import ReturnDict
+
+from config.renderers import FastJSONRenderer
+
+PAYLOADS = [
+    {"tasks": [{"id": "0190", "title": "Café ☕ \u2028 line", "tags": ["a"], "n": None}]},
+    ReturnDict({"done": True, "rate": 33.3, "count": 7}, serializer=None),
+    {"detail": gettext_lazy("Not found."), "code": ErrorDetail("bad", code="invalid")},
+    {"tags": {0: ["too long"]}},  # int keys (a list field's errors)
+    {"when": datetime(2026, 11, 22, 1, 2, 3, 456789, tzinfo=UTC), "day": date(2026, 1, 31)},
+    {"id": UUID("01234567-89ab-7def-8123-456789abcdef"), "price": Decimal("1.50")},
+    [],
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_same_bytes_as_drf(payload):
+    assert FastJSONRenderer().render(payload) == JSONRenderer().render(payload)
+
+
+def test_indented_json_on_request():
+    rendered = FastJSONRenderer().render({"a": 1}, "application/json; indent=2")
+
+    assert rendered == JSONRenderer().render({"a": 1}, "application/json; indent=2")
+
+
+def test_no_content():
+    assert FastJSONRenderer().render(None) == b""
