@@ -25,6 +25,8 @@ def task_create(*, user: User, **fields: Any) -> Task:
 def task_update(*, task: Task, **fields: Any) -> Task:
     """Apply validated fields; completing or reopening stamps or clears `completed_at`."""
     completed = fields.pop("completed", None)
+    if not fields and (completed is None or completed == task.completed):
+        return task  # an empty PATCH: nothing to write, `updated_at` stays
     for name, value in fields.items():
         setattr(task, name, value)
     if completed is not None and completed != task.completed:
