@@ -53,6 +53,7 @@ ERROR_DESCRIPTIONS = {
     "401": "AUTH_REQUIRED: missing or invalid credentials.",
     "403": "FORBIDDEN: the path's user_id is not the authenticated user.",
     "404": "NOT_FOUND: no such task for this user.",
+    "409": "CONFLICT: the Idempotency-Key was already used with another body.",
     "413": "VALIDATION_ERROR: request body too large.",
     "415": "VALIDATION_ERROR: the body must be application/json.",
     "429": "RATE_LIMITED: too many requests; see Retry-After.",
@@ -75,6 +76,8 @@ def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
                 statuses.append("404")
             if method in ("post", "put", "patch"):
                 statuses += ["413", "415"]
+            if method == "post":
+                statuses.append("409")  # Idempotency-Key reused with another body
             for code in statuses:
                 operation["responses"].setdefault(
                     code, {"description": ERROR_DESCRIPTIONS[code], "content": reference}

@@ -1,18 +1,28 @@
+import hashlib
+import json
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
-from rest_framework import permissions, viewsets
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import User
+from config.errors import Conflict
 from tasks import services
 from tasks.filters import TaskFilter
-from tasks.models import Task
+from tasks.models import IdempotencyKey, Task
 from tasks.serializers import (
     ProfileSerializer,
     TaskCompleteSerializer,
@@ -50,11 +60,38 @@ TASK_EXAMPLE = OpenApiExample(
 )
 
 
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_PATTERN = re.compile(
+    rf"[\x21-\x7e][\x20-\x7e]{{0,{IdempotencyKey.KEY_MAX_LENGTH - 1}}}"
+)
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_KEY_HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Makes a retried create safe: the first response with this key (per user, for 24 h) "
+        "is replayed with `Idempotent-Replayed: true` and no second task is made. The same "
+        "key with a different body is a 409 CONFLICT. Printable ASCII, 1-255 characters."
+    ),
+    pattern=f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$",
+    response=False,
+)
+
+
+def _request_fingerprint(data: Any) -> str:
+    """SHA-256 of the parsed body, so formatting and key order don't matter."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))  # ASCII-escaped
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @extend_schema(tags=["tasks"])
 @extend_schema_view(
     list=extend_schema(summary="List tasks (filtered, searched, sorted, paginated)"),
     create=extend_schema(
-        summary="Create a task", responses={201: TaskEnvelopeSerializer}, examples=[TASK_EXAMPLE]
+        summary="Create a task",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: TaskEnvelopeSerializer},
+        examples=[TASK_EXAMPLE],
     ),
     retrieve=extend_schema(summary="Get a task", responses={200: TaskEnvelopeSerializer}),
     update=extend_schema(
@@ -89,12 +126,41 @@ class TaskViewSet(viewsets.ModelViewSet):
         )
 
     def perform_update(self, serializer: TaskSerializer) -> None:
-        services.task_update(task=serializer.instance, **serializer.validated_data)
+        try:
+            services.task_update(task=serializer.instance, **serializer.validated_data)
+        except Task.DoesNotExist as error:  # deleted by a concurrent request
+            raise NotFound() from error
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        response = super().create(request, *args, **kwargs)
-        response.data = {"task": response.data}
+        key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+        if key is None:
+            status_code, body = self._create(request)
+            return Response(body, status=status_code)
+        if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
+            raise ValidationError(
+                {IDEMPOTENCY_KEY_HEADER: ["Must be 1-255 printable ASCII characters."]}
+            )
+        try:
+            status_code, body, replayed = services.idempotent_response(
+                user=request.user,
+                key=key,
+                fingerprint=_request_fingerprint(request.data),
+                respond=lambda: self._create(request),
+            )
+        except services.IdempotencyKeyReused:
+            raise Conflict(
+                f"{IDEMPOTENCY_KEY_HEADER} was already used with another body."
+            ) from None
+        response = Response(body, status=status_code)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
         return response
+
+    def _create(self, request: Request) -> tuple[int, dict[str, Any]]:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.perform_create(serializer)
+        return status.HTTP_201_CREATED, {"task": serializer.data}
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response({"task": self.get_serializer(self.get_object()).data})
@@ -159,5 +225,8 @@ class ProfileView(APIView):
     def put(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = UserSerializer(request.user, data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.user_rename(user=request.user, name=serializer.validated_data["name"])
+        try:
+            services.user_rename(user=request.user, name=serializer.validated_data["name"])
+        except User.DoesNotExist as error:  # deleted (by Better Auth) during this request
+            raise AuthenticationFailed("user not found") from error
         return self._profile(request)
