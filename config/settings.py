@@ -76,12 +76,14 @@ INSTALLED_APPS = [
     # Local
     "accounts",
     "tasks",
+    "ratelimit",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "ratelimit.middleware.AuthFailureRateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -180,6 +182,13 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# Rate limits, "<count>/<second|minute|hour|day>" (empty or 0: off), counted in the
+# database so every worker and host shares them (ratelimit app). Over a limit: 429
+# RATE_LIMITED with Retry-After. Behind a reverse proxy, RATE_LIMIT_NUM_PROXIES says how
+# many X-Forwarded-For hops to trust for the client IP (0: use the socket's address).
+RATE_LIMIT_WRITES = os.environ.get("RATE_LIMIT_WRITES", "600/minute")  # per user
+RATE_LIMIT_AUTH_FAILURES = os.environ.get("RATE_LIMIT_AUTH_FAILURES", "60/minute")  # per IP
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.BetterAuthJWTAuthentication",
@@ -194,6 +203,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "tasks.pagination.TaskPagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["ratelimit.throttling.WriteRateThrottle"],
+    "NUM_PROXIES": env_int("RATE_LIMIT_NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "config.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
