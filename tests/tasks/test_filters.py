@@ -148,3 +148,10 @@ class TestOrdering:
         response = auth_client.get(reverse("task-list"), params)
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize("params", [{"search": "a\x00b"}, {"tags": "a,\x00"}])
+def test_null_characters_in_text_parameters_are_a_400(auth_client, user, params):
+    response = auth_client.get(reverse("task-list"), params)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
