@@ -83,3 +83,13 @@ def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
                     code, {"description": ERROR_DESCRIPTIONS[code], "content": reference}
                 )
     return result
+
+
+def allow_empty_query_values(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """`?status=&search=` is the same as leaving them out: say so for every query parameter."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+    return result

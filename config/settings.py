@@ -228,6 +228,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.openapi.add_error_responses",
+        "config.openapi.allow_empty_query_values",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PriorityEnum": "tasks.models.Task.Priority",

@@ -167,6 +167,7 @@ class TaskOrderingFilter(filters.OrderingFilter):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         fields = list(view.ordering_fields)
+        term = f" *-?({'|'.join(fields)}) *"
         return [
             {
                 "name": self.sort_param,
@@ -187,7 +188,7 @@ class TaskOrderingFilter(filters.OrderingFilter):
                 "required": False,
                 "in": "query",
                 "description": "DRF-style ordering: comma-separated fields, `-` for descending, "
-                f"from {', '.join(fields)}.",
-                "schema": {"type": "string"},
+                f"from {', '.join(fields)}. Not together with `sort_by`.",
+                "schema": {"type": "string", "pattern": f"^{term}(,{term})*$"},
             },
         ]

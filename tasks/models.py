@@ -26,6 +26,7 @@ class Task(models.Model):
     DESCRIPTION_MAX_LENGTH = 5000
     TAG_MAX_LENGTH = 50
     MAX_TAGS = 20
+    MAX_POSITION = 2**31 - 1  # PostgreSQL integer
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # ON DELETE CASCADE is also set in the database (migration 0002): Better Auth

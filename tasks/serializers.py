@@ -99,7 +99,7 @@ class TaskSerializer(serializers.ModelSerializer):
     )
     position = StrictIntegerField(
         min_value=0,
-        max_value=2**31 - 1,
+        max_value=Task.MAX_POSITION,
         required=False,
         help_text="Manual ordering; defaults to the end of the user's list.",
     )

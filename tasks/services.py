@@ -19,7 +19,8 @@ def task_create(*, user: User, **fields: Any) -> Task:
     """Create a task for `user`; without a position it goes to the end of their list."""
     if fields.get("position") is None:
         last = Task.objects.filter(user=user).aggregate(last=Max("position"))["last"]
-        fields["position"] = 0 if last is None else last + 1
+        # Past the largest integer, new tasks share the last position (ties sort newest first).
+        fields["position"] = 0 if last is None else min(last + 1, Task.MAX_POSITION)
     task = Task(user=user, **fields)
     if task.completed:
         task.set_completed(True)

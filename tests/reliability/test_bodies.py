@@ -217,3 +217,10 @@ class TestUnknownFields:
         assert auth_client.put(reverse("me"), payload, format="json").status_code == 200
         row = User.objects.get(pk=user.pk)
         assert (row.name, row.email, row.image) == ("New", user.email, user.image)
+
+
+def test_a_new_task_after_the_largest_position_does_not_overflow(auth_client, user):
+    TaskFactory(user=user, position=Task.MAX_POSITION)
+    response = auth_client.post(reverse("task-list"), {"title": "x"}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["task"]["position"] == Task.MAX_POSITION
