@@ -2,6 +2,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.db import models
 from rest_framework import serializers
 
@@ -34,12 +35,22 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class StrictCharField(serializers.CharField):
-    """Only a JSON string is text: DRF's CharField would store `12` or `1.5` as "12", "1.5"."""
+    """Only a JSON string is text: DRF's CharField would store `12` or `1.5` as "12", "1.5".
+
+    `max_length` applies to the string as sent, as the OpenAPI `maxLength` says, not only
+    to what remains after trimming.
+    """
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
+
+
+# Blank (all-whitespace) text is already refused; this puts `pattern: \S` in the schema.
+NOT_BLANK = RegexValidator(r"\S", "This field may not be blank.")
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -88,11 +99,12 @@ class TaskSerializer(serializers.ModelSerializer):
     }
 
     user_id = serializers.CharField(read_only=True)
+    title = StrictCharField(max_length=Task.TITLE_MAX_LENGTH, validators=[NOT_BLANK])
     description = StrictCharField(
         max_length=Task.DESCRIPTION_MAX_LENGTH, allow_null=True, allow_blank=True, required=False
     )
     tags = serializers.ListField(
-        child=StrictCharField(max_length=Task.TAG_MAX_LENGTH),
+        child=StrictCharField(max_length=Task.TAG_MAX_LENGTH, validators=[NOT_BLANK]),
         max_length=Task.MAX_TAGS,
         required=False,
         help_text=f"Up to {Task.MAX_TAGS} short labels; duplicates are dropped.",
@@ -149,7 +161,7 @@ class TaskStatsSerializer(serializers.Serializer):
 
 
 class UserSerializer(serializers.ModelSerializer):
-    name = StrictCharField(max_length=255)
+    name = StrictCharField(max_length=255, validators=[NOT_BLANK])
 
     class Meta:
         model = User
