@@ -80,8 +80,8 @@ def _purge_now_and_then(now: float) -> None:
     try:
         with transaction.atomic():  # a failure must not break an enclosing transaction
             purge_expired(now)
-    except DatabaseError:
-        logger.warning("rate limit purge failed", exc_info=True)
+    except DatabaseError as error:
+        logger.warning("rate limit purge failed: %s", type(error).__name__)
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -37,8 +37,8 @@ def record_auth_failure(request: HttpRequest) -> int | None:
     ip = client_ip(request)
     try:
         retry_after = hit(f"auth-failure:{ip}", rate)
-    except DatabaseError:
-        logger.warning("could not count an authentication failure", exc_info=True)
+    except DatabaseError as error:  # an outage: the 401 stands, uncounted
+        logger.warning("could not count an authentication failure: %s", type(error).__name__)
         return None
     if retry_after is not None:
         with _lock:
