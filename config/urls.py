@@ -14,5 +14,7 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
 ]
 
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
 handler404 = errors.not_found
 handler500 = errors.server_error

@@ -15,10 +15,6 @@ from tasks.models import Task
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
 
 
-def _to_bool(value: str) -> bool:
-    return value == "true"
-
-
 class AllChoiceFilter(django_filters.ChoiceFilter):
     """A choice filter where `all` (what the frontend's selects say) means no filter."""
 
@@ -38,8 +34,8 @@ class TaskFilter(django_filters.FilterSet):
         method="filter_status",
         help_text="`pending` or `completed`; `all` (the default) does not filter.",
     )
-    completed = django_filters.TypedChoiceFilter(
-        choices=BOOLEAN_CHOICES, coerce=_to_bool, help_text="`true` or `false`."
+    completed = django_filters.ChoiceFilter(
+        choices=BOOLEAN_CHOICES, method="filter_completed", help_text="`true` or `false`."
     )
     priority = AllChoiceFilter(choices=Task.Priority.choices)
     category = AllChoiceFilter(choices=Task.Category.choices)
@@ -52,9 +48,8 @@ class TaskFilter(django_filters.FilterSet):
     due_after = django_filters.DateFilter(
         field_name="due_date", lookup_expr="gte", help_text="Due on or after this date."
     )
-    overdue = django_filters.TypedChoiceFilter(
+    overdue = django_filters.ChoiceFilter(
         choices=BOOLEAN_CHOICES,
-        coerce=_to_bool,
         method="filter_overdue",
         help_text="`true`: open tasks due before today; `false`: all others.",
     )
@@ -68,6 +63,9 @@ class TaskFilter(django_filters.FilterSet):
             return queryset
         return queryset.filter(completed=value == "completed")
 
+    def filter_completed(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+        return queryset.filter(completed=value == "true")
+
     def filter_tags(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         tags = [tag.strip() for tag in value.split(",") if tag.strip()]
         if not tags:
@@ -78,9 +76,21 @@ class TaskFilter(django_filters.FilterSet):
             queryset = queryset.filter(tags__contains=f'"{tag}"')
         return queryset
 
-    def filter_overdue(self, queryset: QuerySet[Task], name: str, value: bool) -> QuerySet[Task]:
+    def filter_overdue(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         overdue = Q(completed=False, due_date__lt=timezone.localdate())
-        return queryset.filter(overdue) if value else queryset.exclude(overdue)
+        return queryset.filter(overdue) if value == "true" else queryset.exclude(overdue)
+
+
+class TaskSearchFilter(filters.SearchFilter):
+    search_description = (
+        "Case-insensitive text in the title or description; several words must all match."
+    )
+
+    def get_search_terms(self, request: Request) -> list[str]:
+        terms = super().get_search_terms(request)
+        if any("\x00" in term for term in terms):
+            raise ValidationError({self.search_param: ["Null characters are not allowed."]})
+        return terms
 
 
 PRIORITY_RANK = Case(

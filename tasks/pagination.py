@@ -8,6 +8,8 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+MAX_INT = 2**31 - 1
+
 
 class TaskPagination(LimitOffsetPagination):
     """`limit` (default and maximum 1000) and `offset` (alias `skip`).
@@ -33,9 +35,9 @@ class TaskPagination(LimitOffsetPagination):
             self.completed_count = sum(1 for task in page if task.completed)
         else:
             counts = queryset.aggregate(
-                total=Count("pk"), completed=Count("pk", filter=Q(completed=True))
+                n_total=Count("pk"), n_completed=Count("pk", filter=Q(completed=True))
             )
-            self.count, self.completed_count = counts["total"], counts["completed"]
+            self.count, self.completed_count = counts["n_total"], counts["n_completed"]
         return page
 
     def get_limit(self, request: Request) -> int:
@@ -57,7 +59,7 @@ class TaskPagination(LimitOffsetPagination):
             number = int(value)
         except ValueError:
             number = -1
-        if number < minimum or number > 2**31:
+        if number < minimum or number > MAX_INT:
             raise ValidationError({param: [f"Must be an integer of at least {minimum}."]})
         return number
 
@@ -89,14 +91,16 @@ class TaskPagination(LimitOffsetPagination):
         }
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        parameters = super().get_schema_operation_parameters(view)
-        parameters.append(
-            {
-                "name": self.offset_alias,
-                "required": False,
-                "in": "query",
-                "description": "Alias of `offset`.",
-                "schema": {"type": "integer", "minimum": 0},
-            }
-        )
-        return parameters
+        def parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+            return {"name": name, "required": False, "in": "query", "description": description,
+                    "schema": {"type": "integer", "maximum": MAX_INT, **schema}}  # fmt: skip
+
+        return [
+            parameter(
+                self.limit_query_param,
+                "Tasks per page (larger values are capped).",
+                {"minimum": 1, "default": self.default_limit},
+            ),  # fmt: skip
+            parameter(self.offset_query_param, "Tasks to skip.", {"minimum": 0, "default": 0}),
+            parameter(self.offset_alias, "Alias of `offset`.", {"minimum": 0}),
+        ]

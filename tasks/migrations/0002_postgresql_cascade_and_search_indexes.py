@@ -55,7 +55,7 @@ DROP_INDEXES = [
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(CASCADE_FK, params=None)  # no placeholders: keep `%I` literal
+    schema_editor.execute(CASCADE_FK, params=None)
     schema_editor.execute(TAGS_INDEX)
     try:
         with transaction.atomic(using=schema_editor.connection.alias):

@@ -1,0 +1,82 @@
+"""OpenAPI generation tweaks: unique operation ids for the twin mounts, slash-less
+paths as the frontend calls them, and the shared error shape on every operation."""
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+
+from config.errors import CODES
+
+
+class AutoSchema(SpectacularAutoSchema):
+    def get_operation_id(self) -> str:
+        operation_id = super().get_operation_id()
+        # /api/{user_id}/tasks and /api/tasks share a viewset: keep their ids apart.
+        return f"user_{operation_id}" if "{user_id}" in self.path else operation_id
+
+
+def strip_trailing_slashes(endpoints: list[tuple], **kwargs: Any) -> list[tuple]:
+    """Document `/api/tasks`, the form the frontend calls (a trailing slash also works)."""
+    return [
+        (
+            path.rstrip("/") if path.startswith("/api/") and path != "/api/schema/" else path,
+            *rest,
+        )  # fmt: skip
+        for path, *rest in endpoints
+    ]
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["detail", "error"],
+    "properties": {
+        "detail": {"type": "string", "description": "Human-readable message."},
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "enum": sorted(set(CODES.values()))},
+                "message": {"type": "string"},
+                "details": {
+                    "type": "object",
+                    "nullable": True,
+                    "additionalProperties": True,
+                    "description": "Field errors for VALIDATION_ERROR, else null.",
+                },
+            },
+        },
+    },
+}
+
+ERROR_DESCRIPTIONS = {
+    "400": "VALIDATION_ERROR: invalid input, filter, sort or pagination value.",
+    "401": "AUTH_REQUIRED: missing or invalid credentials.",
+    "403": "FORBIDDEN: the path's user_id is not the authenticated user.",
+    "404": "NOT_FOUND: no such task for this user.",
+    "413": "VALIDATION_ERROR: request body too large.",
+    "415": "VALIDATION_ERROR: the body must be application/json.",
+    "429": "RATE_LIMITED: too many requests; see Retry-After.",
+    "503": "SERVICE_UNAVAILABLE: the database is unreachable.",
+}
+
+
+def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Attach the error shape to every API operation, for the statuses it can return."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in operations.items():
+            statuses = ["400", "401", "429", "503"]
+            if "{user_id}" in path:
+                statuses.append("403")
+            if "{id}" in path:
+                statuses.append("404")
+            if method in ("post", "put", "patch"):
+                statuses += ["413", "415"]
+            for code in statuses:
+                operation["responses"].setdefault(
+                    code, {"description": ERROR_DESCRIPTIONS[code], "content": reference}
+                )
+    return result

@@ -1,0 +1,64 @@
+"""Query counts per endpoint (force-authenticated: auth itself costs one more query)."""
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("size", [1, 50])
+def test_list_costs_one_query_whatever_the_size(auth_client, user, size, django_assert_num_queries):
+    TaskFactory.create_batch(size, user=user)
+    with django_assert_num_queries(1):
+        assert len(auth_client.get(reverse("task-list")).json()["tasks"]) == size
+
+
+@pytest.mark.parametrize("size", [11, 60])
+def test_a_partial_page_adds_one_count_query(auth_client, user, size, django_assert_num_queries):
+    TaskFactory.create_batch(size, user=user)
+    with django_assert_num_queries(2):
+        body = auth_client.get(reverse("task-list"), {"limit": 10, "search": "a"}).json()
+    assert body["limit"] == 10
+
+
+def test_create_costs_two_queries(auth_client, user, django_assert_num_queries):
+    with django_assert_num_queries(2):  # next position, insert
+        assert (
+            auth_client.post(reverse("task-list"), {"title": "x"}, format="json").status_code == 201
+        )
+
+
+def test_retrieve_costs_one_query(auth_client, user, django_assert_num_queries):
+    task = TaskFactory(user=user)
+    with django_assert_num_queries(1):
+        auth_client.get(reverse("task-detail", args=[task.pk]))
+
+
+def test_update_costs_two_queries(auth_client, user, django_assert_num_queries):
+    task = TaskFactory(user=user)
+    with django_assert_num_queries(2):
+        auth_client.put(reverse("task-detail", args=[task.pk]), {"title": "y"}, format="json")
+
+
+def test_delete_costs_two_queries(auth_client, user, django_assert_num_queries):
+    task = TaskFactory(user=user)
+    with django_assert_num_queries(2):
+        auth_client.delete(reverse("task-detail", args=[task.pk]))
+
+
+def test_toggle_locks_and_updates(auth_client, user, django_assert_num_queries):
+    task = TaskFactory(user=user)
+    # SAVEPOINT, SELECT ... FOR UPDATE, UPDATE, RELEASE (inside the test's transaction)
+    with django_assert_num_queries(4) as captured:
+        auth_client.patch(reverse("task-toggle", args=[task.pk]))
+    assert "FOR UPDATE" in captured.captured_queries[1]["sql"]
+
+
+def test_stats_and_profile_cost_one_aggregate(auth_client, user, django_assert_num_queries):
+    TaskFactory.create_batch(5, user=user)
+    with django_assert_num_queries(1):
+        auth_client.get(reverse("task-stats"))
+    with django_assert_num_queries(1):
+        auth_client.get(reverse("me"))
