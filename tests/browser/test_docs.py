@@ -1,5 +1,7 @@
 """Swagger UI and Redoc in a real browser: they render, list the task routes, stay offline."""
 
+import io
+
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -63,17 +65,19 @@ def test_redoc_renders_offline(page, live_server, screenshot):
 
 def test_swagger_authorize_then_try_it_out_lists_tasks(page, live_server, screenshot):
     email = "swagger-browser@example.com"
+    out = io.StringIO()
     with override_settings(DEBUG=True):  # dev_token refuses to run otherwise
-        token = call_command("dev_token", email).strip()
+        call_command("dev_token", email, stdout=out, stderr=io.StringIO())
+    token = out.getvalue().strip()
     user = User.objects.get(email=email)
     TaskFactory(user=user, title="Visible from Swagger")
     try:
         page.goto(f"{live_server.url}/docs")
         page.locator("button.authorize").first.click()
         bearer = page.locator(".auth-container").filter(has_text="bearerAuth")
-        bearer.locator("input").fill(token)
-        bearer.get_by_role("button", name="Authorize").click()
-        page.get_by_role("button", name="Close").click()
+        bearer.get_by_label("auth-bearer-value").fill(token)
+        bearer.get_by_role("button", name="Apply credentials").click()
+        bearer.get_by_role("button", name="Close").click()
 
         list_tasks = operation(page, "get", "/api/tasks")
         list_tasks.locator(".opblock-summary").first.click()
@@ -86,7 +90,7 @@ def test_swagger_authorize_then_try_it_out_lists_tasks(page, live_server, screen
         assert response.status == 200
         assert response.request.headers["authorization"] == f"Bearer {token}"
         assert [task["title"] for task in response.json()["tasks"]] == ["Visible from Swagger"]
-        status = list_tasks.locator(".live-responses-table .response-col_status").first
+        status = list_tasks.locator(".live-responses-table tr.response .response-col_status")
         assert status.inner_text().strip() == "200"
         screenshot("try-it-out")
     finally:
