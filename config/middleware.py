@@ -40,22 +40,23 @@ class RequestIDMiddleware:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request_id
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            fields = {
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": duration_ms,
-                **_user_fields(request),
-            }
+            user = _user_fields(request)
             level = logging.ERROR if response.status_code >= 500 else logging.INFO
             logger.log(
                 level,
-                "%s %s %s %.1fms",
+                "%s %s %s %.1fms%s",
                 request.method,
                 request.path,
                 response.status_code,
                 duration_ms,
-                extra=fields,
+                "".join(f" {key}={value}" for key, value in user.items()),
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": duration_ms,
+                    **user,
+                },
             )
             return response
         finally:

@@ -109,18 +109,27 @@ class TestAccessLog:
         [record] = access_records(caplog)
         assert (record.status, record.levelno) == (500, logging.ERROR)
 
-    @pytest.mark.django_db
-    def test_logs_the_api_users_id(self, rf, user, caplog):
-        from config.middleware import RequestIDMiddleware
-
-        def view(request):
-            request.user = user  # what DRF does after authenticating a token
-            return HttpResponse("ok")
-
-        caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
-        RequestIDMiddleware(view)(rf.get("/api/tasks"))
+    def test_logs_the_api_users_id_and_never_their_token(self, jwt_client, user, caplog):
+        caplog.handler.setFormatter(JSONFormatter())
+        caplog.set_level(logging.DEBUG)
+        response = jwt_client.get("/api/tasks")
+        assert response.status_code == 200
         [record] = access_records(caplog)
         assert record.user_id == user.pk
+        assert record.getMessage().endswith(f"ms user_id={user.pk}")
+        token = jwt_client._credentials["HTTP_AUTHORIZATION"].split()[1]
+        assert token not in caplog.text
+        assert token.split(".")[2] not in caplog.text  # not even the signature
+
+    @pytest.mark.django_db
+    def test_rejected_credentials_are_not_logged(self, client, caplog):
+        caplog.handler.setFormatter(JSONFormatter())
+        caplog.set_level(logging.DEBUG)
+        response = client.get("/api/tasks", headers={"Authorization": "Bearer bad.tok-en.value"})
+        assert response.status_code == 401
+        [record] = access_records(caplog)
+        assert not hasattr(record, "user_id")
+        assert "bad.tok-en" not in caplog.text
 
     @pytest.mark.django_db
     def test_logs_staff_separately_from_api_users(self, client, admin_user, caplog):
