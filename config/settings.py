@@ -236,7 +236,7 @@ HEALTH_DB_TIMEOUT_MS = env_int("HEALTH_DB_TIMEOUT_MS", 1000)
 
 # Logs go to stderr: one JSON object per line in production, plain text in development.
 # Every record carries the request id (config.middleware.RequestIDMiddleware).
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

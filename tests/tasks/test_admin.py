@@ -99,7 +99,7 @@ class TestChangelist:
 
 
 class TestBulkActions:
-    def test_mark_complete_in_one_update(self, admin_client, django_assert_num_queries):
+    def test_mark_complete_in_one_update(self, admin_client):
         tasks = TaskFactory.create_batch(3, completed=False)
         with CaptureQueriesContext(connection) as queries:
             response = run_action(admin_client, "mark_complete", tasks)
