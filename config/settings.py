@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     # Local
     "accounts",
     "tasks",
+    "mcp_server",
 ]
 
 MIDDLEWARE = [

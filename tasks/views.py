@@ -1,6 +1,5 @@
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import permissions, viewsets
@@ -132,7 +131,7 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
                 pk=self.kwargs["pk"],
                 completed=body.validated_data.get("completed"),
             )
-        except (Task.DoesNotExist, DjangoValidationError) as error:
+        except Task.DoesNotExist as error:
             # 404 whether missing, malformed or another user's: ids never leak.
             raise NotFound() from error
         return Response({"task": self.get_serializer(task).data})
