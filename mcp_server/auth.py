@@ -34,7 +34,6 @@ def user_for_authorization(authorization: str) -> User:
     MCP needs no CSRF protection. Raises AuthenticationFailed or NotAuthenticated.
     """
     http_request = HttpRequest()
-    http_request.method = "POST"
     http_request.META["HTTP_AUTHORIZATION"] = authorization
     request = Request(http_request)
     for authentication_class in api_settings.DEFAULT_AUTHENTICATION_CLASSES:

@@ -43,10 +43,11 @@ def _schema(description: str = "", **schema: Any) -> Any:
 TaskId = Annotated[str, _schema("The task's id.", type="string", format="uuid")]
 Title = Annotated[
     str,
-    _schema("1-200 characters (trimmed).", type="string", minLength=1, maxLength=200),
+    _schema("Required; trimmed.", type="string", minLength=1, maxLength=Task.TITLE_MAX_LENGTH),
 ]
 Description = Annotated[
-    str | None, _schema("Up to 5000 characters, or null.", type=["string", "null"], maxLength=5000)
+    str | None,
+    _schema("Or null.", type=["string", "null"], maxLength=Task.DESCRIPTION_MAX_LENGTH),
 ]
 Priority = Annotated[str, _schema(type="string", enum=Task.Priority.values)]
 Category = Annotated[str, _schema(type="string", enum=Task.Category.values)]
