@@ -4,7 +4,8 @@ from typing import Any
 
 import django_filters
 from django.db import connection
-from django.db.models import Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import filters
@@ -14,6 +15,7 @@ from rest_framework.request import Request
 from tasks.models import Task
 
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
+SQLITE_HAS_TAG = 'EXISTS (SELECT 1 FROM json_each("task"."tags") WHERE json_each.value = %s)'
 
 
 class AllChoiceFilter(django_filters.ChoiceFilter):
@@ -73,8 +75,8 @@ class TaskFilter(django_filters.FilterSet):
             return queryset
         if connection.vendor == "postgresql":
             return queryset.filter(tags__contains=tags)  # jsonb @>, served by a GIN index
-        for tag in tags:  # SQLite has no JSON containment; match the quoted element
-            queryset = queryset.filter(tags__contains=f'"{tag}"')
+        for tag in tags:  # SQLite (the embedded default) has no JSON containment
+            queryset = queryset.filter(RawSQL(SQLITE_HAS_TAG, [tag], output_field=BooleanField()))
         return queryset
 
     def filter_overdue(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:

@@ -1,7 +1,17 @@
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.tokens import clear_key_cache
 from tests.factories import UserFactory
+from tests.tokens import SigningKey, bearer_for, create_signing_key
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_cache():
+    """Cached Better Auth keys never leak from one test into the next."""
+    clear_key_cache()
+    yield
+    clear_key_cache()
 
 
 @pytest.fixture
@@ -24,4 +34,18 @@ def auth_client(user) -> APIClient:
     """A client authenticated as `user` without a token (auth is not what it tests)."""
     client = APIClient()
     client.force_authenticate(user=user)
+    return client
+
+
+@pytest.fixture
+def signing_key(db) -> SigningKey:
+    """An EdDSA key pair stored in the jwks table, as Better Auth's jwt plugin makes one."""
+    return create_signing_key("EdDSA")
+
+
+@pytest.fixture
+def jwt_client(user, signing_key) -> APIClient:
+    """A client sending `user`'s real Better Auth JWT (the full authentication path)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=bearer_for(user, signing_key))
     return client

@@ -62,3 +62,11 @@ def test_stats_and_profile_cost_one_aggregate(auth_client, user, django_assert_n
         auth_client.get(reverse("task-stats"))
     with django_assert_num_queries(1):
         auth_client.get(reverse("me"))
+
+
+@pytest.mark.parametrize("size", [1, 50])
+def test_real_jwt_adds_one_query_for_the_user(jwt_client, user, size, django_assert_num_queries):
+    TaskFactory.create_batch(size, user=user)
+    jwt_client.get(reverse("task-list"))  # warm the key cache
+    with django_assert_num_queries(2):  # the user, the page
+        assert len(jwt_client.get(reverse("task-list")).json()["tasks"]) == size

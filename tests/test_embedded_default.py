@@ -1,0 +1,68 @@
+"""The zero-configuration default (SQLite file, DEBUG on) works end to end."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = """
+import json, django
+django.setup()
+from django.test.utils import setup_test_environment
+setup_test_environment()
+from io import StringIO
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+out = StringIO()
+call_command("dev_token", "newcomer@example.com", stdout=out, stderr=StringIO())
+client = APIClient(HTTP_AUTHORIZATION="Bearer " + out.getvalue().strip())
+created = client.post("/api/tasks", {"title": "a", "tags": ["x", "y"], "priority": "high",
+                                     "due_date": "2020-01-01"}, format="json")
+task_id = created.json()["task"]["id"]
+client.post("/api/tasks", {"title": "b", "tags": ["y"]}, format="json")
+statuses = {
+    "create": created.status_code,
+    "tags": [t["title"] for t in client.get("/api/tasks", {"tags": "x,y"}).json()["tasks"]],
+    "search": client.get("/api/tasks", {"search": "B"}).json()["total"],
+    "sort": [t["title"] for t in client.get("/api/tasks", {"sort_by": "priority"}).json()["tasks"]],
+    "overdue": client.get("/api/tasks", {"overdue": "true"}).json()["total"],
+    "toggle": client.patch(f"/api/tasks/{task_id}/complete").json()["task"]["completed"],
+    "stats": client.get("/api/me").json()["stats"]["completed_tasks"],
+    "delete": client.delete(f"/api/tasks/{task_id}").status_code,
+}
+print(json.dumps(statuses))
+"""
+
+
+def test_api_works_on_the_embedded_sqlite_default(tmp_path):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_URL", "DJANGO_"))
+    }
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "DJANGO_DEBUG": "true",
+            "DJANGO_SETTINGS_MODULE": "config.settings"}  # fmt: skip
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    migrate = run("manage.py", "migrate", "--no-input")
+    assert migrate.returncode == 0, migrate.stderr
+    result = run("-c", SCRIPT)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "create": 201,
+        "tags": ["a"],
+        "search": 1,
+        "sort": ["a", "b"],
+        "overdue": 1,
+        "toggle": True,
+        "stats": 1,
+        "delete": 204,
+    }
