@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
-import jwt
 import pytest
 from django.conf import settings
 from mcp import Client, StdioServerParameters
@@ -23,14 +22,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult
 
+from tests.tokens import app_token
+
 STARTUP_TIMEOUT = 60
-
-
-def hs256_token(user: Any, lifetime: int = 3600) -> str:
-    """An app token signed with BETTER_AUTH_SECRET, one of the credentials REST accepts."""
-    now = int(time.time())
-    claims = {"sub": user.pk, "iat": now, "exp": now + lifetime}
-    return jwt.encode(claims, settings.BETTER_AUTH_SECRET, algorithm="HS256")
 
 
 def server_env(**extra: str) -> dict[str, str]:
@@ -145,5 +139,5 @@ class Session:
 @pytest.fixture
 def mcp(mcp_url, user) -> Session:
     """An MCP session over Streamable HTTP, as `user`."""
-    token = hs256_token(user)
+    token = app_token(user.id)
     return Session(lambda: http_client(mcp_url, token))

@@ -10,12 +10,11 @@ from mcp import MCPError
 
 from tasks.models import Task
 from tasks.serializers import TASK_FIELDS, TaskSerializer
-from tests.factories import TaskFactory
-from tests.mcp.conftest import Session, hs256_token, http_client
+from tests.factories import SessionFactory, TaskFactory
+from tests.mcp.conftest import Session, http_client
+from tests.tokens import app_token, signed_session_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
-# Until the Better Auth authentication (issue 3) is merged, no token authenticates.
-pytest.importorskip("accounts.tokens", reason="needs accounts.tokens (issue 3)")
 
 TOOLS = {
     "list_tasks", "get_task", "create_task", "update_task", "complete_task", "delete_task",
@@ -46,7 +45,7 @@ def test_lists_every_tool_with_input_and_output_schemas(mcp):
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 def test_both_protocol_generations(mcp_url, user, mode):
-    session = Session(lambda: http_client(mcp_url, hs256_token(user), mode=mode))
+    session = Session(lambda: http_client(mcp_url, app_token(user.id), mode=mode))
     task = session.ok("create_task", title=f"via {mode}")["task"]
     assert session.ok("get_task", task_id=task["id"])["task"] == task
 
@@ -162,7 +161,7 @@ class TestUserIsolation:
         assert mcp.ok("task_stats")["total_tasks"] == 1
 
     def test_created_tasks_belong_to_the_tokens_user(self, mcp_url, user, other_user):
-        session = Session(lambda: http_client(mcp_url, hs256_token(other_user)))
+        session = Session(lambda: http_client(mcp_url, app_token(other_user.id)))
         created = session.ok("create_task", title="theirs")["task"]
         assert created["user_id"] == other_user.pk
         assert Task.objects.get(pk=created["id"]).user_id == other_user.pk
@@ -196,15 +195,35 @@ class TestAuthentication:
         if message:
             assert body["error"]["message"] == message
 
+    @pytest.mark.parametrize("kind", ["better-auth-jwt", "app-token", "session", "signed-session"])
+    def test_accepts_every_rest_credential(self, mcp_url, user, signing_key, kind):
+        session = SessionFactory(user=user)
+        token = {
+            "better-auth-jwt": signing_key.token_for(user),
+            "app-token": app_token(user.id),
+            "session": session.token,
+            "signed-session": signed_session_token(session.token),
+        }[kind]
+        listed = Session(lambda: http_client(mcp_url, token)).ok("list_tasks")
+        assert listed["total"] == 0
+
+    def test_signed_out_session_is_refused(self, mcp_url, user):
+        session = SessionFactory(user=user)
+        token = session.token
+        session.delete()
+        response = self._post(mcp_url, {"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert response.json()["error"]["message"] == "session not found"
+
     def test_expired_token_is_refused(self, mcp_url, user):
         response = self._post(
-            mcp_url, {"Authorization": f"Bearer {hs256_token(user, lifetime=-3600)}"}
+            mcp_url, {"Authorization": f"Bearer {app_token(user.id, lifetime=-3600)}"}
         )
         assert response.status_code == 401
         assert response.json()["error"]["message"] == "token expired"
 
     def test_token_of_a_deleted_user_is_refused(self, mcp_url, user):
-        token = hs256_token(user)
+        token = app_token(user.id)
         user.delete()
         assert self._post(mcp_url, {"Authorization": f"Bearer {token}"}).status_code == 401
 

@@ -10,17 +10,16 @@ from django.db import connection
 
 from tasks.models import Task
 from tests.factories import TaskFactory
-from tests.mcp.conftest import Session, hs256_token, server_env, stdio_client
+from tests.mcp.conftest import Session, server_env, stdio_client
 from tests.mcp.test_http import TOOLS
+from tests.tokens import app_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
-# Until the Better Auth authentication (issue 3) is merged, no token authenticates.
-pytest.importorskip("accounts.tokens", reason="needs accounts.tokens (issue 3)")
 
 
 def test_tools_over_stdio(user, other_user):
     theirs = TaskFactory(user=other_user)
-    token = hs256_token(user)
+    token = app_token(user.id)
 
     async def session(client):
         tools = (await client.list_tools()).tools
@@ -50,7 +49,7 @@ def test_tools_over_stdio(user, other_user):
 
 def test_every_call_verifies_the_token_again(user):
     """A token that stops being valid (here: its user is deleted) stops working mid-session."""
-    token = hs256_token(user)
+    token = app_token(user.id)
 
     def delete_user():
         user.delete()

@@ -9,10 +9,9 @@ from mcp_server.auth import stdio_token
 from mcp_server.server import server
 from tasks import selectors
 from tests.factories import TaskFactory
-from tests.mcp.conftest import hs256_token
+from tests.tokens import app_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
-pytest.importorskip("accounts.tokens", reason="needs accounts.tokens (issue 3)")
 
 
 def call(name, **arguments):
@@ -26,7 +25,7 @@ def call(name, **arguments):
 @pytest.fixture
 def as_user(user):
     """The in-process server acts like the stdio command for `user`."""
-    reset = stdio_token.set(hs256_token(user))
+    reset = stdio_token.set(app_token(user.id))
     yield user
     stdio_token.reset(reset)
 
