@@ -40,19 +40,21 @@ def task_filter(*, queryset: QuerySet[Task], params: Mapping[str, str]) -> Query
 
     Raises rest_framework's ValidationError for an invalid value or an unknown sort field.
     """
-    request = _query_request(params)
-    for backend in TaskListOptions.filter_backends:
-        queryset = backend().filter_queryset(request, queryset, TaskListOptions)
-    return queryset
+    return _filter(queryset, _query_request(params))
 
 
 def task_list(*, user: User, params: Mapping[str, str]) -> TaskPage:
     """The page of `user`'s tasks that GET .../tasks?<params> returns, with its totals."""
     request = _query_request(params)
-    queryset = task_filter(queryset=task_queryset(user=user), params=request.query_params)
     paginator = TaskPagination()
-    paginator.paginate_queryset(queryset, request)
+    paginator.paginate_queryset(_filter(task_queryset(user=user), request), request)
     return paginator.task_page
+
+
+def _filter(queryset: QuerySet[Task], request: Request) -> QuerySet[Task]:
+    for backend in TaskListOptions.filter_backends:
+        queryset = backend().filter_queryset(request, queryset, TaskListOptions)
+    return queryset
 
 
 def _query_request(params: Mapping[str, str]) -> Request:
