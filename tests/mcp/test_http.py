@@ -137,6 +137,27 @@ def test_update_keeps_omitted_fields_and_null_clears(mcp, user):
     assert (result["title"], result["description"], result["due_date"]) == ("new", None, None)
 
 
+def test_concurrent_toggles_are_never_lost(mcp_url, user):
+    task = TaskFactory(user=user)
+    token = app_token(user.id)
+
+    async def toggle(results):
+        async with http_client(mcp_url, token) as client:
+            results.append(await client.call_tool("complete_task", {"task_id": str(task.pk)}))
+
+    async def main():
+        results = []
+        async with anyio.create_task_group() as group:
+            for _ in range(11):
+                group.start_soon(toggle, results)
+        return results
+
+    results = anyio.run(main)
+    assert [result.is_error for result in results] == [False] * 11
+    task.refresh_from_db()
+    assert task.completed is True
+
+
 class TestUserIsolation:
     def test_another_users_task_is_not_found(self, mcp, other_user):
         theirs = TaskFactory(user=other_user, title="secret")
