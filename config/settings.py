@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     # Local
     "accounts",
     "tasks",
+    "mcp_server",
 ]
 
 MIDDLEWARE = [
