@@ -7,8 +7,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-# A module import, not `from config.errors import ...`: config.errors imports DRF's views,
-# which load this parser, so a name import here is circular when config.errors comes first.
+# The module, not the name: config.errors loads DRF's settings, which import this parser.
 from config import errors
 
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -77,9 +78,11 @@ INSTALLED_APPS = [
     "accounts",
     "tasks",
     "ratelimit",
+    "mcp_server",
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestIDMiddleware",  # first: its id and timing cover everything below
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -99,7 +102,7 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "config" / "templates"],  # overrides, e.g. an offline Redoc page
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -168,6 +171,8 @@ CORS_ALLOWED_ORIGINS = env_list(
     "CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000" if DEBUG else ""
 )
 CORS_ALLOW_CREDENTIALS = True
+CORS_ALLOW_HEADERS = (*default_headers, "x-request-id", "idempotency-key")
+CORS_EXPOSE_HEADERS = ["x-request-id", "retry-after"]
 CSRF_TRUSTED_ORIGINS = CORS_ALLOWED_ORIGINS + BETTER_AUTH_TRUSTED_ORIGINS
 
 # Production hardening (`manage.py check --deploy` is clean with DJANGO_DEBUG=false).
@@ -219,6 +224,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Schema, Swagger UI and Redoc are public: no credentials are read to serve them.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -236,10 +244,33 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Readiness probe (/health/ready): how long the database may take to answer.
+HEALTH_DB_TIMEOUT_MS = env_int("HEALTH_DB_TIMEOUT_MS", 1000)
+
+# Logs go to stderr: one JSON object per line in production, plain text in development.
+# Every record carries the request id (config.middleware.RequestIDMiddleware).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "config.logs.RequestIDFilter"}},
+    "formatters": {
+        "json": {"()": "config.logs.JSONFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        # Listing "django" drops Django's default handlers: its records reach root once.
+        "django": {"level": "INFO"},
+        "django.request": {"level": "ERROR"},
+        # runserver's access lines repeat ours (tasks_api.requests) with the query string.
+        "django.server": {"level": "CRITICAL", "propagate": False},
+    },
 }

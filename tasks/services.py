@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
@@ -53,10 +54,13 @@ def task_set_completed(*, queryset: QuerySet[Task], pk: Any, completed: bool | N
     """Toggle (or set) `completed` under a row lock, so concurrent toggles never collide.
 
     `queryset` is the caller's already-scoped queryset: another user's task is
-    Task.DoesNotExist, exactly like a missing one.
+    Task.DoesNotExist, exactly like a missing or malformed id.
     """
     with transaction.atomic():
-        task = queryset.select_for_update().get(pk=pk)
+        try:
+            task = queryset.select_for_update().get(pk=pk)
+        except DjangoValidationError:  # not a UUID
+            raise Task.DoesNotExist from None
         task.set_completed(not task.completed if completed is None else completed)
         task.save(update_fields=["completed", "completed_at", "updated_at"])
     return task

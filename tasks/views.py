@@ -3,7 +3,6 @@ import json
 import re
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -20,8 +19,8 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from config.errors import Conflict
-from tasks import services
-from tasks.filters import TaskFilter
+from tasks import selectors, services
+from tasks.filters import TaskListOptions
 from tasks.models import IdempotencyKey, Task
 from tasks.serializers import (
     ProfileSerializer,
@@ -104,21 +103,28 @@ def _request_fingerprint(data: Any) -> str:
     ),
     destroy=extend_schema(summary="Delete a task", responses={204: None}),
 )
-class TaskViewSet(viewsets.ModelViewSet):
-    """A user's tasks; every query is scoped to the authenticated user."""
+class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
+    """A user's tasks; every query is scoped to the authenticated user.
+
+    Filtering, search and ordering options come from TaskListOptions; reads go
+    through tasks.selectors and writes through tasks.services, as the MCP tools do.
+    """
 
     serializer_class = TaskSerializer
-    filterset_class = TaskFilter
     permission_classes = PERMISSIONS
-    search_fields = ["title", "description"]
-    ordering_fields = ["created_at", "updated_at", "due_date", "priority", "title", "position"]
-    ordering = ["-created_at"]
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self) -> QuerySet[Task]:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Task.objects.none()
-        return Task.objects.filter(user=self.request.user)
+        return selectors.task_queryset(user=self.request.user)
+
+    def filter_queryset(self, queryset: QuerySet[Task]) -> QuerySet[Task]:
+        return selectors.task_filter(queryset=queryset, params=self.request.query_params)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = selectors.task_list(user=request.user, params=request.query_params)
+        return Response(page.envelope(self.get_serializer(page.tasks, many=True).data))
 
     def perform_create(self, serializer: TaskSerializer) -> None:
         serializer.instance = services.task_create(
@@ -191,7 +197,7 @@ class TaskViewSet(viewsets.ModelViewSet):
                 pk=self.kwargs["pk"],
                 completed=body.validated_data.get("completed"),
             )
-        except (Task.DoesNotExist, DjangoValidationError) as error:
+        except Task.DoesNotExist as error:
             # 404 whether missing, malformed or another user's: ids never leak.
             raise NotFound() from error
         return Response({"task": self.get_serializer(task).data})
