@@ -1,7 +1,8 @@
 """The database goes away under a running server, then comes back.
 
 While it is down every request that needs it fails fast with 503 SERVICE_UNAVAILABLE
-and the error shape (no hang, no HTML, no stack trace); when it returns, the same
+and the error shape (no hang, no HTML, no stack trace) and /health/ready says so; when it
+returns, the same
 workers serve again without a restart. Runs last (marker `database_outage`): it stops
 the suite's own PostgreSQL.
 """
@@ -93,6 +94,11 @@ def test_requests_fail_fast_while_the_database_is_down_and_the_service_recovers(
                 reply = server.request(method, path, headers=headers, body=body)
                 assert_unavailable(reply, f"{method} {path}")
 
+        ready = server.request("GET", "/health/ready")
+        assert (ready.status, ready.json()["database"]) == (503, "error")
+        assert ready.seconds < FAIL_FAST_SECONDS
+        assert server.request("GET", "/health").status == 200  # alive: no restart needed
+
         # Without the database: credentials that fail before any query are still a 401
         # (the failure count is skipped, never a 500); the schema needs no database.
         reply = server.request("GET", "/api/tasks", headers={"Authorization": "Bearer a.b.c"})
@@ -104,6 +110,7 @@ def test_requests_fail_fast_while_the_database_is_down_and_the_service_recovers(
         while server.request("GET", "/api/tasks", headers=auth).status != 200:
             assert time.monotonic() < deadline, server.log_tail()
             time.sleep(0.2)
+        assert server.request("GET", "/health/ready").status == 200
         for _ in range(6):  # every worker is back, for reads and writes
             assert server.request("GET", "/api/tasks", headers=auth).status == 200
         reply = server.request("POST", "/api/tasks", headers=json_auth, body='{"title": "after"}')
