@@ -49,8 +49,10 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-# Blank (all-whitespace) text is already refused; this puts `pattern: \S` in the schema.
-NOT_BLANK = RegexValidator(r"\S", "This field may not be blank.")
+# Blank (all-whitespace) text is already refused; this documents it as the schema's
+# `pattern`: a character Python's strip() keeps, written so that JavaScript's regex
+# engine agrees (its \s lacks \x1c-\x1f and \x85, and has \ufeff, which strip() keeps).
+NOT_BLANK = RegexValidator(r"[^\s\x1c-\x1f\x85]|\ufeff", "This field may not be blank.")
 
 
 class StrictBooleanField(serializers.BooleanField):
