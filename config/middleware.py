@@ -1,4 +1,5 @@
-"""Request tracing: an X-Request-ID on every response and one log line per request."""
+"""Request tracing (an X-Request-ID on every response, one log line per request), and
+refusal of request bodies Django cannot read."""
 
 import logging
 import re
@@ -8,9 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.functional import SimpleLazyObject, empty
 
+from config.errors import error_body
 from config.logs import request_id_var
 
 logger = logging.getLogger("tasks_api.requests")
@@ -78,3 +80,21 @@ def _user_fields(request: HttpRequest) -> dict[str, Any]:
     if isinstance(user, AbstractBaseUser):  # Django's own users: admin staff
         return {"staff_id": str(user.pk)}
     return {"user_id": str(user.pk)}
+
+
+class ContentLengthRequiredMiddleware:
+    """Refuse a chunked request body (no Content-Length) with 411 and the error shape.
+
+    Under WSGI, Django reads a body only up to its Content-Length, so a chunked body
+    would silently count as no body at all: a `PATCH .../complete` meant to set
+    `{"completed": false}` would toggle instead.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "HTTP_TRANSFER_ENCODING" in request.META and not request.META.get("CONTENT_LENGTH"):
+            message = "Send the request body with a Content-Length header, not chunked."
+            return JsonResponse(error_body(411, message), status=411)
+        return self.get_response(request)

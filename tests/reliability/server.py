@@ -64,7 +64,7 @@ class Server:
             payload = body.encode() if isinstance(body, str) else body
             for name, value in (headers or {}).items():
                 conn.putheader(name, value)
-            if payload is not None:
+            if payload is not None and "Transfer-Encoding" not in (headers or {}):
                 conn.putheader("Content-Length", str(len(payload)))
             conn.endheaders(payload)
             response = conn.getresponse()
