@@ -93,3 +93,34 @@ def allow_empty_query_values(result: dict[str, Any], **kwargs: Any) -> dict[str,
                 if parameter["in"] == "query" and not parameter.get("required"):
                     parameter["allowEmptyValue"] = True
     return result
+
+
+TASK_LINKS = {  # link name -> (path suffix after the collection, method)
+    "GetTask": ("/{id}", "get"),
+    "UpdateTask": ("/{id}", "put"),
+    "PatchTask": ("/{id}", "patch"),
+    "CompleteTask": ("/{id}/complete", "patch"),
+    "DeleteTask": ("/{id}", "delete"),
+}
+
+
+def add_task_links(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """OpenAPI links from a created task to the operations on it (`id` from the response),
+    for clients and for stateful testing (tests/reliability/test_schemathesis.py)."""
+    paths = result.get("paths", {})
+    for collection in ("/api/tasks", "/api/{user_id}/tasks"):
+        created = paths.get(collection, {}).get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        parameters = {"id": "$response.body#/task/id"}
+        if "{user_id}" in collection:
+            parameters["user_id"] = "$request.path.user_id"
+        created["links"] = {
+            name: {
+                "operationId": paths[collection + suffix][method]["operationId"],
+                "parameters": parameters,
+            }
+            for name, (suffix, method) in TASK_LINKS.items()
+            if method in paths.get(collection + suffix, {})
+        }
+    return result

@@ -238,6 +238,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.openapi.add_error_responses",
         "config.openapi.allow_empty_query_values",
+        "config.openapi.add_task_links",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PriorityEnum": "tasks.models.Task.Priority",
