@@ -1,6 +1,9 @@
 """429 RATE_LIMITED with Retry-After: writes per user, authentication failures per IP."""
 
 import datetime
+import os
+import subprocess
+import sys
 
 import pytest
 import time_machine
@@ -12,6 +15,7 @@ from ratelimit.limits import Rate, hit, parse_rate, purge_expired
 from ratelimit.models import RateLimitCounter
 from tasks.models import Task
 from tests.factories import TaskFactory
+from tests.reliability.server import ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -175,3 +179,12 @@ class TestLimits:
         hit("current", Rate(5, 60), now=1000.0)
         assert purge_expired(now=1000.0) == 1
         assert list(RateLimitCounter.objects.values_list("key", flat=True)) == ["current"]
+
+
+def test_an_invalid_rate_in_the_environment_fails_the_start():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "RATE_LIMIT_WRITES": "lots"},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "RATE_LIMIT_WRITES: invalid rate 'lots'" in result.stderr
