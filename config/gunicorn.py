@@ -4,10 +4,13 @@ import multiprocessing
 import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-# Sync work per request is short (a few ms of Python around one or two queries),
-# so a few processes per core keep both CPUs busy while others wait on PostgreSQL.
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# gthread workers: connections are kept alive between requests, and a client idling
+# on its connection waits in the worker's poller instead of holding a whole sync
+# worker (sync workers need a buffering proxy in front for that). One process per
+# core plus one keeps both CPUs busy; four threads each overlap PostgreSQL waits.
+# GUNICORN_THREADS=1 gives the plain sync worker.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))

@@ -61,6 +61,15 @@ class TaskFilter(django_filters.FilterSet):
         model = Task
         fields: list[str] = []
 
+    def get_form_class(self) -> type:
+        # django-filter builds a new form class (every field, every choice label) per
+        # request; the filters never change, so build it once per FilterSet class.
+        form_class = type(self).__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            type(self)._form_class = form_class
+        return form_class
+
     def filter_status(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         if value == "all":
             return queryset

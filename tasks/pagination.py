@@ -54,8 +54,10 @@ class TaskPagination(LimitOffsetPagination):
         self.request = request
         self.limit = self.get_limit(request)
         self.offset = self.get_offset(request)
-        page = list(queryset[self.offset : self.offset + self.limit])
-        if self.offset == 0 and len(page) < self.limit:
+        # One row more than the page: when it is absent, the page holds the whole set.
+        rows = list(queryset[self.offset : self.offset + self.limit + 1])
+        page = rows[: self.limit]
+        if self.offset == 0 and len(rows) <= self.limit:
             self.count = len(page)
             self.completed_count = sum(1 for task in page if task.completed)
         else:

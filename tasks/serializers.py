@@ -1,9 +1,14 @@
 import re
+from collections import namedtuple
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connections, models
+from django.db.models import CharField, Func, QuerySet
+from django.db.models.functions import Cast
+from django.db.models.query import ValuesListIterable
 from rest_framework import serializers
 
 from accounts.models import User
@@ -26,12 +31,51 @@ TASK_FIELDS = [
 ]
 
 
-def _iso(value: datetime | None) -> str | None:
-    """DRF's DateTimeField output: ISO 8601, UTC written as `Z`."""
+def _iso(value: datetime | str | None) -> str | None:
+    """DRF's DateTimeField output: ISO 8601, UTC written as `Z`.
+
+    A string is a timestamp PostgreSQL already wrote this way (`task_rows`), which
+    always has six fraction digits; isoformat() leaves out a zero fraction.
+    """
     if value is None:
         return None
+    if isinstance(value, str):
+        return value[:-8] + "Z" if value.endswith(".000000Z") else value
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+TaskRow = namedtuple("TaskRow", TASK_FIELDS)
+
+
+class _UtcIso(Func):
+    """A timestamptz written by PostgreSQL the way `_iso` writes it."""
+
+    template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    output_field = CharField()
+
+
+class _TaskRowIterable(ValuesListIterable):
+    def __iter__(self) -> Iterator[TaskRow]:
+        return map(TaskRow._make, super().__iter__())
+
+
+def task_rows(queryset: QuerySet[Task]) -> QuerySet:
+    """The queryset's tasks as read-only TaskRow tuples, for TaskSerializer to list.
+
+    No model instances, and on PostgreSQL the id and timestamps come as text already
+    in the API's format: Django's timestamptz loader parses each value in Python,
+    which was a third of a 1000-task list's cost (bench: 10.1 -> 3.6 ms of CPU to
+    fetch 1000 rows). Still a queryset, so pagination can slice and count it.
+    """
+    if connections[queryset.db].vendor != "postgresql":
+        return queryset.values_list(*TASK_FIELDS, named=True)
+    text = {"id": Cast("id", CharField())} | {
+        name: _UtcIso(name) for name in ("completed_at", "created_at", "updated_at")
+    }
+    rows = queryset.values_list(*(text.get(name, name) for name in TASK_FIELDS))
+    rows._iterable_class = _TaskRowIterable  # Django's own hook for named rows; stable since 2.0
+    return rows
 
 
 class StrictCharField(serializers.CharField):

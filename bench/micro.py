@@ -1,0 +1,258 @@
+"""Per-operation micro figures, in one process with the production settings.
+
+`python -m bench.micro INPUT.json` (run by the benchmark against its seeded
+database) prints one JSON object: token verification with keys cached,
+serializing and rendering 1000 tasks, the stats aggregate, and how many SQL
+queries each kind of request costs (through Django's test client, with a real
+Bearer JWT).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+def per_call(
+    fn: Callable[[], Any],
+    *,
+    seconds: float = 1.0,
+    min_calls: int = 20,
+    clock: Callable[[], float] = time.process_time,
+) -> dict:
+    """Best-of-5 mean of one call after a warm-up, in CPU time of this process by default.
+
+    CPU time, not wall time: the machine is shared, and another process's burst
+    should not count as ours. Pass `clock=time.perf_counter` where waiting on
+    PostgreSQL is part of what is measured.
+    """
+    fn()
+    calls, started = 0, clock()
+    while calls < min_calls or clock() - started < seconds / 5:
+        fn()
+        calls += 1
+    rounds = []
+    for _ in range(5):
+        started = clock()
+        for _ in range(calls):
+            fn()
+        rounds.append((clock() - started) / calls)
+    return {"best_us": round(min(rounds) * 1e6, 1), "median_us": round(sorted(rounds)[2] * 1e6, 1)}
+
+
+def _first(module_name: str, names: tuple[str, ...]) -> Callable | None:
+    try:
+        module = __import__(module_name, fromlist=["_"])
+    except ImportError:
+        return None
+    for name in names:
+        if callable(getattr(module, name, None)):
+            return getattr(module, name)
+    return None
+
+
+def token_verification(token: str) -> dict:
+    verify = _first("accounts.tokens", ("verify_jwt",))
+    if verify is None:
+        return {"skipped": "no verification function in accounts.tokens yet"}
+    from accounts import tokens
+
+    result = {"function": f"accounts.tokens.{verify.__name__}", **per_call(lambda: verify(token))}
+    cache = getattr(tokens, "verified_tokens", None)
+    if cache is not None:  # a token seen for the first time: the full check, keys cached
+
+        def first_sight() -> None:
+            cache.clear()
+            verify(token)
+
+        result["first_sight"] = per_call(first_sight)
+    return result
+
+
+def serialization(user_id: str) -> dict:
+    from rest_framework.renderers import JSONRenderer
+
+    from tasks.models import Task
+
+    try:
+        from tasks.serializers import TaskSerializer
+    except ImportError:
+        return {"skipped": "tasks.serializers not found yet"}
+    tasks = list(Task.objects.filter(user_id=user_id).order_by("-created_at", "-id")[:1000])
+    renderer = JSONRenderer()
+    data = TaskSerializer(tasks, many=True).data
+    return {
+        "tasks": len(tasks),
+        "serialize": per_call(lambda: TaskSerializer(tasks, many=True).data, seconds=2),
+        "render_json": per_call(lambda: renderer.render(data), seconds=1),
+        "fetch_rows": per_call(
+            lambda: list(Task.objects.filter(user_id=user_id).order_by("-created_at")[:1000]),
+            seconds=1,
+        ),  # CPU of this process: model instances, type loaders; not PostgreSQL's work
+    }
+
+
+def stats_aggregate(user_ids: dict[str, str]) -> dict:
+    from tasks.models import Task
+
+    stats = _first("tasks.services", ("task_stats",))
+    if stats is None:
+        return {"skipped": "no tasks.services.task_stats"}
+    result: dict[str, Any] = {"function": f"tasks.services.{stats.__name__}"}
+    for label, user_id in user_ids.items():
+        queryset = Task.objects.filter(user_id=user_id)
+        result[label] = per_call(lambda q=queryset: stats(queryset=q), clock=time.perf_counter)
+    return result
+
+
+def query_counts(token_by_user: dict[str, str], task_id: str) -> dict:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    counts: dict[str, Any] = {}
+    for label, (user_id, token, path) in {
+        "list_200": (*token_by_user["regular"], "/tasks"),
+        "list_1000": (*token_by_user["big"], "/tasks"),
+        "list_200_limit_10": (*token_by_user["regular"], "/tasks?limit=10"),
+        "heavy_page": (*token_by_user["heavy"], "/tasks?limit=50"),
+        "get": (*token_by_user["regular"], f"/tasks/{task_id}"),
+        "profile": (*token_by_user["regular"], "/profile"),
+    }.items():
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_X_FORWARDED_PROTO="https")
+        client.get(f"/api/{user_id}{path}")  # warm: key cache, connection
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(f"/api/{user_id}{path}")
+        counts[label] = {"status": response.status_code, "queries": len(captured)}
+    return counts
+
+
+def _wsgi(app: Callable, method: str, path: str, token: str, body: Any = None, query: str = ""):
+    """One request straight into a WSGI app, as gunicorn would hand it over."""
+    payload = json.dumps(body).encode() if body is not None else b""
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+        "HTTP_X_FORWARDED_PROTO": "https",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(payload)),
+        "wsgi.input": io.BytesIO(payload),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "https",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    started: list[str] = []
+    result = app(environ, lambda status, headers, exc_info=None: started.append(status))
+    content = b"".join(result)
+    if hasattr(result, "close"):
+        result.close()  # Django's request_finished: connection bookkeeping, as in production
+    return int(started[0][:3]), content
+
+
+def request_cpu(spec: dict) -> dict:
+    """CPU of this process per request, app vs ceiling, with no HTTP server in between.
+
+    The most stable figure on a shared machine (CPU time, best of 5 rounds): use
+    it to measure an optimisation; the load figures show whether it matters.
+    """
+    from django.core.wsgi import get_wsgi_application
+
+    from bench import ceiling
+
+    apps = {"app": get_wsgi_application(), "ceiling": ceiling.application}
+    user_id, token = spec["users"]["regular"]
+    big_id, big_token = spec["users"]["big"]
+    task = f"/api/{user_id}/tasks/{spec['task_id']}"
+    form = {"title": "Bench edit", "description": "x", "priority": "high", "category": "work",
+            "due_date": "2027-01-31"}  # fmt: skip
+    requests = {
+        "get": ("GET", task, token, None, ""),
+        "list_200": ("GET", f"/api/{user_id}/tasks", token, None, ""),
+        "list_1000": ("GET", f"/api/{big_id}/tasks", big_token, None, ""),
+        "list_filter": ("GET", f"/api/{user_id}/tasks", token, None,
+                        "status=pending&sort_by=priority&order=desc"),
+        "list_search": ("GET", f"/api/{user_id}/tasks", token, None, "search=invoice"),
+        "profile": ("GET", f"/api/{user_id}/profile", token, None, ""),
+        "put": ("PUT", task, token, form, ""),
+        "toggle": ("PATCH", f"{task}/complete", token, None, ""),
+    }  # fmt: skip
+    result: dict[str, dict] = {}
+    for name, app in apps.items():
+        figures: dict[str, Any] = {}
+        for op, (method, path, who, body, query) in requests.items():
+            status, _ = _wsgi(app, method, path, who, body, query)
+            if status != 200:
+                figures[op] = {"error": f"status {status}"}
+                continue
+            seconds = 2.0 if op == "list_1000" else 1.0
+            figures[op] = per_call(
+                lambda a=app, m=method, p=path, w=who, b=body, q=query: _wsgi(a, m, p, w, b, q),
+                seconds=seconds,
+            )
+        created: list[str] = []
+
+        def create(app: Callable = app, created: list[str] = created) -> None:
+            status, content = _wsgi(app, "POST", f"/api/{user_id}/tasks", token, form)
+            created.append(json.loads(content)["task"]["id"])
+
+        figures["create"] = per_call(create, seconds=0.5)
+        # Delete what was created: five equal rounds, best round's mean.
+        per_round, rounds = len(created) // 5, []
+        for _ in range(5):
+            started = time.process_time()
+            for _ in range(per_round):
+                _wsgi(app, "DELETE", f"/api/{user_id}/tasks/{created.pop()}", token)
+            rounds.append((time.process_time() - started) / per_round)
+        for task_id in created:
+            _wsgi(app, "DELETE", f"/api/{user_id}/tasks/{task_id}", token)
+        figures["delete"] = {"best_us": round(min(rounds) * 1e6, 1)}
+        result[name] = figures
+    return result
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    import django
+
+    django.setup()
+    figures: dict[str, Any] = {}
+    steps = {
+        "token_verification": lambda: token_verification(spec["token"]),
+        "serialize_1000": lambda: serialization(spec["users"]["big"][0]),
+        "stats_aggregate": lambda: stats_aggregate(
+            {"user_200": spec["users"]["regular"][0], "user_100k": spec["users"]["heavy"][0]}
+        ),
+        "queries_per_request": lambda: query_counts(spec["users"], spec["task_id"]),
+        "request_cpu": lambda: request_cpu(spec),
+    }
+    only = os.environ.get("BENCH_MICRO_ONLY", "")
+    for name, step in steps.items():
+        if only and name not in only.split(","):
+            continue
+        try:
+            figures[name] = step()
+        except Exception as error:  # noqa: BLE001 - report, never abort the whole benchmark
+            figures[name] = {"error": f"{type(error).__name__}: {error}"}
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""The printed tables and the issue's targets, checked against a run's figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.load import MIX, WHOLE_LIST_OPS
+
+# Issue 6's targets.
+OTHER_P95_MS, OTHER_P99_MS = 25, 50
+LIST_200_P95_MS, LIST_1000_P95_MS = 50, 100
+MIXED_RATIO, LIST_1000_RATIO = 0.5, 0.4
+TOKEN_US = 100
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    line = "  ".join(
+        h.rjust(w) if i else h.ljust(w)
+        for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+    )
+    out = [line, "  ".join("-" * w for w in widths)]
+    for row in rows:
+        out.append(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return "\n".join(out)
+
+
+def paced_table(run: dict) -> str:
+    rows = []
+    for op, stats in sorted(run["ops"].items(), key=lambda item: -item[1]["count"]):
+        share = 100 * stats["count"] / max(1, sum(s["count"] for s in run["ops"].values()))
+        rows.append(
+            [
+                op,
+                str(stats["count"]),
+                f"{share:.0f}%",
+                _ms(stats["p50_ms"]),
+                _ms(stats["p95_ms"]),
+                _ms(stats["p99_ms"]),
+                _ms(stats["max_ms"]),
+                str(stats["errors"]),
+            ]
+        )
+    rows.append(
+        [
+            "ALL",
+            str(run["requests"]),
+            f"{run['rps']:.0f}/s",
+            _ms(run["p50_ms"]),
+            _ms(run["p95_ms"]),
+            _ms(run["p99_ms"]),
+            _ms(run["max_ms"]),
+            str(run["errors"]),
+        ]
+    )
+    header = (
+        f"100 users ({run['seconds']:.0f}s, think 0.2-0.8 s): {run['rps']:.0f} req/s, "
+        f"server CPU {_ms(run['server_cpu_ms_per_req'])} ms/req, "
+        f"PostgreSQL CPU {_ms(run['db_cpu_ms_per_req'])} ms/req"
+    )
+    table = _table(
+        ["operation", "requests", "share", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"], rows
+    )
+    return f"{header}\n{table}"
+
+
+def saturation_table(results: list[dict]) -> str:
+    rows = []
+    for item in results:
+        app, ceiling = item["app"], item.get("ceiling")
+        rows.append(
+            [
+                item["scenario"],
+                f"{app['rps']:.0f}",
+                _ms(app["p50_ms"]),
+                _ms(app["p95_ms"]),
+                _ms(app["p99_ms"]),
+                str(app["errors"]) + ("*" if app["exhausted_threads"] else ""),
+                f"{ceiling['rps']:.0f}" if ceiling else "-",
+                f"{item['ratio']:.2f}" if item.get("ratio") is not None else "-",
+                _ms(app["server_cpu_ms_per_req"]),
+                _ms(ceiling["server_cpu_ms_per_req"]) if ceiling else "-",
+                _ms(app["db_cpu_ms_per_req"]),
+            ]
+        )
+    headers = [
+        "scenario",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "ceiling r/s",
+        "ratio",
+        "app cpu ms/req",
+        "ceil cpu ms/req",
+        "pg cpu ms/req",
+    ]
+    return "Saturation (100 connections, no think time)\n" + _table(headers, rows)
+
+
+def micro_lines(micro: dict) -> list[str]:
+    lines = []
+    token = micro.get("token_verification", {})
+    if "best_us" in token:
+        first = token.get("first_sight", {}).get("best_us")
+        first_text = f"; a token's first verification {first:.1f} µs" if first else ""
+        lines.append(
+            f"token verification (keys cached): {token['best_us']:.1f} µs "
+            f"({token['function']}){first_text}"
+        )
+    else:
+        lines.append(f"token verification: {token}")
+    serial = micro.get("serialize_1000", {})
+    if "serialize" in serial:
+        lines.append(
+            f"serialize {serial['tasks']} tasks: {serial['serialize']['best_us'] / 1000:.2f} ms, "
+            f"render JSON: {serial['render_json']['best_us'] / 1000:.2f} ms, "
+            f"fetch rows (ORM): {serial['fetch_rows']['best_us'] / 1000:.2f} ms"
+        )
+    else:
+        lines.append(f"serialize 1000 tasks: {serial}")
+    stats = micro.get("stats_aggregate", {})
+    if "user_200" in stats:
+        lines.append(
+            f"stats aggregate: {stats['user_200']['best_us'] / 1000:.2f} ms (200 tasks), "
+            f"{stats['user_100k']['best_us'] / 1000:.2f} ms (100k tasks)"
+        )
+    else:
+        lines.append(f"stats aggregate: {stats}")
+    cpu = micro.get("request_cpu", {})
+    if "app" in cpu and "ceiling" in cpu:
+        lines.append("CPU per request in-process, no HTTP server (ms; app / ceiling = ratio):")
+        for op, figure in cpu["app"].items():
+            ceiling = cpu["ceiling"].get(op, {})
+            if "best_us" in figure and "best_us" in ceiling:
+                app_ms, ceiling_ms = figure["best_us"] / 1000, ceiling["best_us"] / 1000
+                lines.append(
+                    f"  {op:12s} {app_ms:7.2f} / {ceiling_ms:6.2f} = {app_ms / ceiling_ms:5.1f}x"
+                )
+            else:
+                lines.append(f"  {op:12s} {figure} / {ceiling}")
+    elif cpu:
+        lines.append(f"CPU per request in-process: {cpu}")
+    queries = micro.get("queries_per_request", {})
+    if queries and "error" not in queries:
+        lines.append(
+            "SQL queries per request: "
+            + ", ".join(f"{k} {v['queries']} ({v['status']})" for k, v in queries.items())
+        )
+    else:
+        lines.append(f"SQL queries per request: {queries}")
+    return lines
+
+
+def rss_lines(rss: dict) -> list[str]:
+    lines = []
+    for server, phases in rss.items():
+        parts = []
+        for phase in ("start", "warm", "end"):
+            values = phases.get(phase) or {}
+            if values:
+                parts.append(f"{phase} {min(values.values()):.0f}-{max(values.values()):.0f}")
+        lines.append(f"worker RSS MiB, {server}: " + ", ".join(parts))
+    return lines
+
+
+def check_targets(result: dict) -> list[tuple[bool, str]]:
+    checks: list[tuple[bool, str]] = []
+
+    def check(ok: bool, text: str) -> None:
+        checks.append((ok, text))
+
+    paced = result.get("paced")
+    if paced:
+        check(paced["errors"] == 0, f"100 users: {paced['errors']} errors (target 0)")
+        whole = sum(paced["ops"].get(op, {}).get("count", 0) for op in WHOLE_LIST_OPS)
+        share = whole / max(1, paced["requests"])
+        check(share >= 0.15, f"100 users: whole-list reads {share:.0%} of requests (>= 15%)")
+        for op, stats in paced["ops"].items():
+            p95, p99 = stats["p95_ms"], stats["p99_ms"]
+            if op == "list200":
+                check(p95 < LIST_200_P95_MS, f"100 users: list of 200 p95 {p95:.1f} ms (< 50)")
+            elif op == "list1000":
+                check(p95 < LIST_1000_P95_MS, f"100 users: list of 1000 p95 {p95:.1f} ms (< 100)")
+            else:
+                ok = p95 < OTHER_P95_MS and p99 < OTHER_P99_MS
+                check(ok, f"100 users: {op} p95 {p95:.1f} / p99 {p99:.1f} ms (< 25 / 50)")
+    saturation = {item["scenario"]: item for item in result.get("saturation", [])}
+    if saturation:
+        errors = sum(item["app"]["errors"] for item in saturation.values())
+        check(errors == 0, f"saturation: {errors} errors in all scenarios (target 0)")
+        for name, target in (("mixed", MIXED_RATIO), ("list_1000", LIST_1000_RATIO)):
+            ratio = saturation.get(name, {}).get("ratio")
+            if ratio is not None:
+                check(
+                    ratio >= target,
+                    f"saturation: {name} at {ratio:.2f} of the ceiling (>= {target})",
+                )
+    micro = result.get("micro", {})
+    token = micro.get("token_verification", {})
+    if "best_us" in token:
+        check(token["best_us"] < TOKEN_US, f"token verification {token['best_us']:.0f} µs (< 100)")
+        first = token.get("first_sight", {}).get("best_us")
+        if first:
+            check(first < TOKEN_US, f"token first verification {first:.0f} µs (< 100)")
+    queries = micro.get("queries_per_request", {})
+    if "list_200" in queries and "list_1000" in queries:
+        small, large = queries["list_200"]["queries"], queries["list_1000"]["queries"]
+        check(
+            small == large,
+            f"list: same number of queries for 200 and 1000 tasks ({small} / {large})",
+        )
+    rss = result.get("rss", {}).get("app", {})
+    if rss.get("warm") and rss.get("end"):
+        growth = max(rss["end"].values()) - max(rss["warm"].values())
+        check(
+            growth < 20, f"app worker RSS grew {growth:+.1f} MiB from warm-up to end (flat: < 20)"
+        )
+    return checks
+
+
+def mix_description() -> str:
+    return ", ".join(f"{op} {weight}%" for op, weight in MIX.items())
+
+
+def summary(result: dict[str, Any]) -> str:
+    parts = []
+    server, data, machine = result.get("server"), result.get("data"), result.get("machine", {})
+    if server and data:
+        parts.append(
+            f"gunicorn {server['gunicorn_worker_class']}: {server['gunicorn_workers']} workers x "
+            f"{server['gunicorn_threads']} threads; {data['users']} users, "
+            f"{data['tasks']:,} tasks; {machine.get('cpus')} x {machine.get('cpu_model')}, "
+            f"load average {machine.get('loadavg_at_start', ['?'])[0]} -> "
+            f"{machine.get('loadavg_at_end', ['?'])[0]}"
+        )
+    if result.get("micro"):
+        parts.append(
+            "Micro figures\n" + "\n".join("  " + line for line in micro_lines(result["micro"]))
+        )
+    if result.get("paced"):
+        parts.append(paced_table(result["paced"]))
+    if result.get("saturation"):
+        parts.append(saturation_table(result["saturation"]))
+    if result.get("skipped"):
+        parts.append("Skipped (time budget): " + ", ".join(result["skipped"]))
+    if result.get("rss"):
+        parts.append("\n".join(rss_lines(result["rss"])))
+    checks = check_targets(result)
+    if checks:
+        parts.append(
+            "Targets (issue 6)\n"
+            + "\n".join(f"  [{'PASS' if ok else 'FAIL'}] {text}" for ok, text in checks)
+        )
+    return "\n\n".join(parts)
