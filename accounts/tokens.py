@@ -116,6 +116,7 @@ def verify_jwt(token: str) -> VerifiedToken:
     else:
         raise TokenError("unsupported algorithm")  # includes "none"
     claims = _decode(token, key, algorithm)
+    _reject_duplicate_claims(token)
     app_token = algorithm == SECRET_ALGORITHM
     _check_issuer_and_audience(claims, required=not app_token)
     user_id = _subject(claims, APP_TOKEN_SUBJECT_CLAIMS if app_token else ("sub",))
@@ -134,12 +135,37 @@ def _jwt_header(token: str) -> dict[str, Any]:
     if len(segment) > MAX_JWT_HEADER_LENGTH:
         raise TokenError("token header too large")
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        header = _parse_segment(segment)
     except ValueError:  # binascii.Error, UnicodeError and JSONDecodeError are ValueErrors
         raise TokenError("malformed token") from None
     if not isinstance(header, dict):
         raise TokenError("malformed token")
     return header
+
+
+def _parse_segment(segment: str) -> Any:
+    """A base64url JSON segment; an object with a name twice is a ValueError."""
+    return json.loads(
+        base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)),
+        object_pairs_hook=_unique_members,
+    )
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # RFC 7515 and 7519 let a parser refuse duplicate names, or keep the last one. Refusing
+    # means no two parsers (Better Auth's, a proxy's, ours) can read different claims.
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise ValueError("duplicate member name")
+    return members
+
+
+def _reject_duplicate_claims(token: str) -> None:
+    """PyJWT keeps the last of duplicate claims; re-read the (verified) payload to refuse them."""
+    try:
+        _parse_segment(token.split(".")[1])
+    except ValueError:
+        raise TokenError("malformed token") from None
 
 
 def _decode(token: str, key: jwt.PyJWK | str, algorithm: str) -> Claims:

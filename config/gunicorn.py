@@ -21,4 +21,8 @@ max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Header lines up to 16 KiB reach the app (gunicorn's default is 8190 bytes), so an oversized
+# Authorization header gets the API's own 401 JSON ("token too large") rather than
+# gunicorn's bare 431 page; longer lines still get that 431.
+limit_request_field_size = 16384
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

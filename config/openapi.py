@@ -53,6 +53,7 @@ ERROR_DESCRIPTIONS = {
     "401": "AUTH_REQUIRED: missing or invalid credentials.",
     "403": "FORBIDDEN: the path's user_id is not the authenticated user.",
     "404": "NOT_FOUND: no such task for this user.",
+    "409": "CONFLICT: the Idempotency-Key was already used with another body.",
     "413": "VALIDATION_ERROR: request body too large.",
     "415": "VALIDATION_ERROR: the body must be application/json.",
     "429": "RATE_LIMITED: too many requests; see Retry-After.",
@@ -75,8 +76,51 @@ def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
                 statuses.append("404")
             if method in ("post", "put", "patch"):
                 statuses += ["413", "415"]
+            if method == "post":
+                statuses.append("409")  # Idempotency-Key reused with another body
             for code in statuses:
                 operation["responses"].setdefault(
                     code, {"description": ERROR_DESCRIPTIONS[code], "content": reference}
                 )
+    return result
+
+
+def allow_empty_query_values(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """`?status=&search=` is the same as leaving them out: say so for every query parameter."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+    return result
+
+
+TASK_LINKS = {  # link name -> (path suffix after the collection, method)
+    "GetTask": ("/{id}", "get"),
+    "UpdateTask": ("/{id}", "put"),
+    "PatchTask": ("/{id}", "patch"),
+    "CompleteTask": ("/{id}/complete", "patch"),
+    "DeleteTask": ("/{id}", "delete"),
+}
+
+
+def add_task_links(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """OpenAPI links from a created task to the operations on it (`id` from the response),
+    for clients and for stateful testing (tests/reliability/test_schemathesis.py)."""
+    paths = result.get("paths", {})
+    for collection in ("/api/tasks", "/api/{user_id}/tasks"):
+        created = paths.get(collection, {}).get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        parameters = {"id": "$response.body#/task/id"}
+        if "{user_id}" in collection:
+            parameters["user_id"] = "$request.path.user_id"
+        created["links"] = {
+            name: {
+                "operationId": paths[collection + suffix][method]["operationId"],
+                "parameters": parameters,
+            }
+            for name, (suffix, method) in TASK_LINKS.items()
+            if method in paths.get(collection + suffix, {})
+        }
     return result

@@ -7,7 +7,8 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from config.errors import PayloadTooLarge
+# The module, not the name: config.errors loads DRF's settings, which import this parser.
+from config import errors
 
 
 class BoundedJSONParser(JSONParser):
@@ -21,7 +22,7 @@ class BoundedJSONParser(JSONParser):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
-            raise PayloadTooLarge(f"Request body exceeds {limit} bytes.")
+            raise errors.PayloadTooLarge(f"Request body exceeds {limit} bytes.")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -76,12 +77,17 @@ INSTALLED_APPS = [
     # Local
     "accounts",
     "tasks",
+    "ratelimit",
+    "mcp_server",
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestIDMiddleware",  # first: its id and timing cover everything below
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "config.middleware.ContentLengthRequiredMiddleware",
+    "ratelimit.middleware.AuthFailureRateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -97,7 +103,7 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "config" / "templates"],  # overrides, e.g. an offline Redoc page
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -166,6 +172,8 @@ CORS_ALLOWED_ORIGINS = env_list(
     "CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000" if DEBUG else ""
 )
 CORS_ALLOW_CREDENTIALS = True
+CORS_ALLOW_HEADERS = (*default_headers, "x-request-id", "idempotency-key")
+CORS_EXPOSE_HEADERS = ["x-request-id", "retry-after"]
 CSRF_TRUSTED_ORIGINS = CORS_ALLOWED_ORIGINS + BETTER_AUTH_TRUSTED_ORIGINS
 
 # Production hardening (`manage.py check --deploy` is clean with DJANGO_DEBUG=false).
@@ -179,6 +187,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Rate limits, "<count>/<second|minute|hour|day>" (empty or 0: off), counted in the
+# database so every worker and host shares them (ratelimit app). Over a limit: 429
+# RATE_LIMITED with Retry-After. Behind a reverse proxy, RATE_LIMIT_NUM_PROXIES says how
+# many X-Forwarded-For hops to trust for the client IP (0: use the socket's address).
+RATE_LIMIT_WRITES = os.environ.get("RATE_LIMIT_WRITES", "600/minute")  # per user
+RATE_LIMIT_AUTH_FAILURES = os.environ.get("RATE_LIMIT_AUTH_FAILURES", "60/minute")  # per IP
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -194,6 +209,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "tasks.pagination.TaskPagination",
     "DEFAULT_RENDERER_CLASSES": ["config.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["ratelimit.throttling.WriteRateThrottle"],
+    "NUM_PROXIES": env_int("RATE_LIMIT_NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "config.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -208,6 +225,9 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Schema, Swagger UI and Redoc are public: no credentials are read to serve them.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -217,6 +237,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "config.openapi.add_error_responses",
+        "config.openapi.allow_empty_query_values",
+        "config.openapi.add_task_links",
     ],
     "ENUM_NAME_OVERRIDES": {
         "PriorityEnum": "tasks.models.Task.Priority",
@@ -224,10 +246,33 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Readiness probe (/health/ready): how long the database may take to answer.
+HEALTH_DB_TIMEOUT_MS = env_int("HEALTH_DB_TIMEOUT_MS", 1000)
+
+# Logs go to stderr: one JSON object per line in production, plain text in development.
+# Every record carries the request id (config.middleware.RequestIDMiddleware).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "filters": {"request_id": {"()": "config.logs.RequestIDFilter"}},
+    "formatters": {
+        "json": {"()": "config.logs.JSONFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": LOG_FORMAT,
+        }
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
+    "loggers": {
+        # Listing "django" drops Django's default handlers: its records reach root once.
+        "django": {"level": "INFO"},
+        "django.request": {"level": "ERROR"},
+        # runserver's access lines repeat ours (tasks_api.requests) with the query string.
+        "django.server": {"level": "CRITICAL", "propagate": False},
+    },
 }

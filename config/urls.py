@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from config import errors
+from config import errors, health
 
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/", include("tasks.urls")),
     path("admin/", admin.site.urls),
+    path("health", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
 ]
 
 handler400 = errors.bad_request

@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import BooleanField, Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -176,6 +177,7 @@ class TaskOrderingFilter(filters.OrderingFilter):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         fields = list(view.ordering_fields)
+        term = f" *-?({'|'.join(fields)}) *"
         return [
             {
                 "name": self.sort_param,
@@ -196,7 +198,21 @@ class TaskOrderingFilter(filters.OrderingFilter):
                 "required": False,
                 "in": "query",
                 "description": "DRF-style ordering: comma-separated fields, `-` for descending, "
-                f"from {', '.join(fields)}.",
-                "schema": {"type": "string"},
+                f"from {', '.join(fields)}. Not together with `sort_by`.",
+                "schema": {"type": "string", "pattern": f"^{term}(,{term})*$"},
             },
         ]
+
+
+class TaskListOptions:
+    """What a task list accepts, read by the filter backends as their `view`.
+
+    TaskViewSet inherits these and tasks.selectors passes this class itself, so the
+    REST list and the MCP tools filter, search and sort with one definition.
+    """
+
+    filter_backends = [DjangoFilterBackend, TaskSearchFilter, TaskOrderingFilter]
+    filterset_class = TaskFilter
+    search_fields = ["title", "description"]
+    ordering_fields = ["created_at", "updated_at", "due_date", "priority", "title", "position"]
+    ordering = ["-created_at"]

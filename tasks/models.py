@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.db import models
 from django.utils import timezone
 from uuid6 import uuid7
@@ -24,6 +26,7 @@ class Task(models.Model):
     DESCRIPTION_MAX_LENGTH = 5000
     TAG_MAX_LENGTH = 50
     MAX_TAGS = 20
+    MAX_POSITION = 2**31 - 1  # PostgreSQL integer
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # ON DELETE CASCADE is also set in the database (migration 0002): Better Auth
@@ -71,3 +74,31 @@ class Task(models.Model):
         """Completing stamps `completed_at`; reopening clears it."""
         self.completed = completed
         self.completed_at = timezone.now() if completed else None
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a POST sent with an `Idempotency-Key` header, replayed for 24 h.
+
+    Keys are per user. `fingerprint` identifies the request body, so the same key
+    with another body is a conflict rather than a replay.
+    """
+
+    TTL = timedelta(hours=24)
+    KEY_MAX_LENGTH = 255
+
+    # ON DELETE CASCADE in the database too (migration 0003), like Task.user.
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=KEY_MAX_LENGTH)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of the request, hex
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "task_idempotency_key"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.user_id})"

@@ -1,5 +1,6 @@
 """The list envelope: one page of tasks plus totals of the whole filtered set."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -8,7 +9,31 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from tasks.models import Task
+
 MAX_INT = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of tasks and the totals of the whole filtered set."""
+
+    tasks: list[Task]
+    total: int
+    completed_count: int
+    limit: int
+    offset: int
+
+    def envelope(self, tasks: list[Any]) -> dict[str, Any]:
+        """The list body (REST and MCP alike), given the page's tasks already serialized."""
+        return {
+            "tasks": tasks,
+            "total": self.total,
+            "completed_count": self.completed_count,
+            "pending_count": self.total - self.completed_count,
+            "limit": self.limit,
+            "offset": self.offset,
+        }
 
 
 class TaskPagination(LimitOffsetPagination):
@@ -40,6 +65,7 @@ class TaskPagination(LimitOffsetPagination):
                 n_total=Count("pk"), n_completed=Count("pk", filter=Q(completed=True))
             )
             self.count, self.completed_count = counts["n_total"], counts["n_completed"]
+        self.task_page = TaskPage(page, self.count, self.completed_count, self.limit, self.offset)
         return page
 
     def get_limit(self, request: Request) -> int:
@@ -66,16 +92,7 @@ class TaskPagination(LimitOffsetPagination):
         return number
 
     def get_paginated_response(self, data: list[Any]) -> Response:
-        return Response(
-            {
-                "tasks": data,
-                "total": self.count,
-                "completed_count": self.completed_count,
-                "pending_count": self.count - self.completed_count,
-                "limit": self.limit,
-                "offset": self.offset,
-            }
-        )
+        return Response(self.task_page.envelope(data))
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         integer = {"type": "integer", "minimum": 0}

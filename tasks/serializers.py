@@ -1,9 +1,11 @@
+import re
 from collections import namedtuple
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from django.db import connections
+from django.core.validators import RegexValidator
+from django.db import connections, models
 from django.db.models import CharField, Func, QuerySet
 from django.db.models.functions import Cast
 from django.db.models.query import ValuesListIterable
@@ -76,22 +78,86 @@ def task_rows(queryset: QuerySet[Task]) -> QuerySet:
     return rows
 
 
+class StrictCharField(serializers.CharField):
+    """Only a JSON string is text: DRF's CharField would store `12` or `1.5` as "12", "1.5".
+
+    `max_length` applies to the string as sent, as the OpenAPI `maxLength` says, not only
+    to what remains after trimming.
+    """
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+# Blank (all-whitespace) text is already refused; this documents it as the schema's
+# `pattern`: a character Python's strip() keeps, written so that JavaScript's regex
+# engine agrees (its \s lacks \x1c-\x1f and \x85, and has \ufeff, which strip() keeps).
+NOT_BLANK = RegexValidator(r"[^\s\x1c-\x1f\x85]|\ufeff", "This field may not be blank.")
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """Only JSON `true`/`false`: DRF's BooleanField also takes "yes", "0", 1 and the like."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """Only a JSON integer: DRF's IntegerField also takes "5" and 5.0."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictDateField(serializers.DateField):
+    """Only `YYYY-MM-DD`: Python's ISO parser also takes `20261201` and `2026-W48-2`."""
+
+    pattern = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+    def to_internal_value(self, value: Any) -> date:
+        if not isinstance(value, str) or not self.pattern.fullmatch(value):
+            self.fail("invalid", format="YYYY-MM-DD")
+        return super().to_internal_value(value)
+
+
 class TaskSerializer(serializers.ModelSerializer):
-    """A task as the frontend reads and writes it; the owner never comes from input."""
+    """A task as the frontend reads and writes it; the owner never comes from input.
+
+    Input types are strict (a number is not a title, "yes" is not a boolean): a client
+    sending the wrong type gets a 400 naming the field instead of a coerced value.
+    Unknown and read-only fields in the body are ignored.
+    """
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.BooleanField: StrictBooleanField,
+        models.DateField: StrictDateField,
+    }
 
     user_id = serializers.CharField(read_only=True)
-    description = serializers.CharField(
+    title = StrictCharField(max_length=Task.TITLE_MAX_LENGTH, validators=[NOT_BLANK])
+    description = StrictCharField(
         max_length=Task.DESCRIPTION_MAX_LENGTH, allow_null=True, allow_blank=True, required=False
     )
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=Task.TAG_MAX_LENGTH),
+        child=StrictCharField(max_length=Task.TAG_MAX_LENGTH, validators=[NOT_BLANK]),
         max_length=Task.MAX_TAGS,
         required=False,
         help_text=f"Up to {Task.MAX_TAGS} short labels; duplicates are dropped.",
     )
-    position = serializers.IntegerField(
+    position = StrictIntegerField(
         min_value=0,
-        max_value=2**31 - 1,
+        max_value=Task.MAX_POSITION,
         required=False,
         help_text="Manual ordering; defaults to the end of the user's list.",
     )
@@ -127,9 +193,7 @@ class TaskSerializer(serializers.ModelSerializer):
 class TaskCompleteSerializer(serializers.Serializer):
     """Body of PATCH .../complete: empty to toggle, or the value to set."""
 
-    completed = serializers.BooleanField(
-        required=False, help_text="Set this value instead of toggling."
-    )
+    completed = StrictBooleanField(required=False, help_text="Set this value instead of toggling.")
 
 
 class TaskStatsSerializer(serializers.Serializer):
@@ -143,7 +207,7 @@ class TaskStatsSerializer(serializers.Serializer):
 
 
 class UserSerializer(serializers.ModelSerializer):
-    name = serializers.CharField(max_length=255)
+    name = StrictCharField(max_length=255, validators=[NOT_BLANK])
 
     class Meta:
         model = User

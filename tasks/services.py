@@ -1,20 +1,27 @@
 """Writes and reads of tasks that carry rules; the viewset (and MCP tools) call these."""
 
+from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from tasks.models import Task
+from tasks.models import IdempotencyKey, Task
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was already used, within its lifetime, for a request with another body."""
 
 
 def task_create(*, user: User, **fields: Any) -> Task:
     """Create a task for `user`; without a position it goes to the end of their list."""
     if fields.get("position") is None:
         last = Task.objects.filter(user=user).aggregate(last=Max("position"))["last"]
-        fields["position"] = 0 if last is None else last + 1
+        # Past the largest integer, new tasks share the last position (ties sort newest first).
+        fields["position"] = 0 if last is None else min(last + 1, Task.MAX_POSITION)
     task = Task(user=user, **fields)
     if task.completed:
         task.set_completed(True)
@@ -23,13 +30,23 @@ def task_create(*, user: User, **fields: Any) -> Task:
 
 
 def task_update(*, task: Task, **fields: Any) -> Task:
-    """Apply validated fields; completing or reopening stamps or clears `completed_at`."""
+    """Write the given fields; completing or reopening stamps or clears `completed_at`.
+
+    One UPDATE of just those columns, never an INSERT: a concurrent toggle of a field
+    the client did not send survives, and a task deleted meanwhile stays deleted
+    (Task.DoesNotExist) instead of being re-inserted by `save()`.
+    """
     completed = fields.pop("completed", None)
-    for name, value in fields.items():
-        setattr(task, name, value)
     if completed is not None and completed != task.completed:
         task.set_completed(completed)
-    task.save()
+        fields.update(completed=task.completed, completed_at=task.completed_at)
+    if not fields:
+        return task  # an empty PATCH: nothing to write, `updated_at` stays
+    fields["updated_at"] = timezone.now()
+    for name, value in fields.items():
+        setattr(task, name, value)
+    if not Task.objects.filter(pk=task.pk).update(**fields):
+        raise Task.DoesNotExist("The task was deleted meanwhile.")
     return task
 
 
@@ -37,10 +54,13 @@ def task_set_completed(*, queryset: QuerySet[Task], pk: Any, completed: bool | N
     """Toggle (or set) `completed` under a row lock, so concurrent toggles never collide.
 
     `queryset` is the caller's already-scoped queryset: another user's task is
-    Task.DoesNotExist, exactly like a missing one.
+    Task.DoesNotExist, exactly like a missing or malformed id.
     """
     with transaction.atomic():
-        task = queryset.select_for_update().get(pk=pk)
+        try:
+            task = queryset.select_for_update().get(pk=pk)
+        except DjangoValidationError:  # not a UUID
+            raise Task.DoesNotExist from None
         task.set_completed(not task.completed if completed is None else completed)
         task.save(update_fields=["completed", "completed_at", "updated_at"])
     return task
@@ -83,7 +103,36 @@ def task_stats(*, queryset: QuerySet[Task]) -> dict[str, Any]:
 
 def user_rename(*, user: User, name: str) -> User:
     """Change a Better Auth user's display name (and `updatedAt`), nothing else."""
-    user.name = name
-    user.updated_at = timezone.now()
-    user.save(update_fields=["name", "updated_at"])
+    user.name, user.updated_at = name, timezone.now()
+    if not User.objects.filter(pk=user.pk).update(name=user.name, updated_at=user.updated_at):
+        raise User.DoesNotExist("The user was deleted meanwhile.")
     return user
+
+
+def idempotent_response(
+    *, user: User, key: str, fingerprint: str, respond: Callable[[], tuple[int, Any]]
+) -> tuple[int, Any, bool]:
+    """Run `respond` once per (user, key) for IdempotencyKey.TTL; later calls replay its result.
+
+    Returns `(status, body, replayed)`. Everything runs in one transaction: a call
+    with a key still in flight waits on the unique index until the first commits,
+    then replays it, so parallel retries create exactly one task; if `respond`
+    raises (invalid input, database error) nothing is stored and a retry runs anew.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # Purge this user's expired keys (an expired `key` among them): one indexed DELETE.
+        IdempotencyKey.objects.filter(user=user, created_at__lte=now - IdempotencyKey.TTL).delete()
+        record, created = IdempotencyKey.objects.get_or_create(
+            user=user,
+            key=key,
+            defaults={"fingerprint": fingerprint, "response_status": 0, "created_at": now},
+        )
+        if not created:
+            if record.fingerprint != fingerprint:
+                raise IdempotencyKeyReused()
+            return record.response_status, record.response_body, True
+        status, body = respond()
+        record.response_status, record.response_body = status, body
+        record.save(update_fields=["response_status", "response_body"])
+    return status, body, False

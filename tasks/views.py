@@ -1,18 +1,27 @@
+import hashlib
+import json
+import re
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
-from rest_framework import permissions, viewsets
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import AuthenticationFailed, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tasks import services
-from tasks.filters import TaskFilter
-from tasks.models import Task
+from accounts.models import User
+from config.errors import Conflict
+from tasks import selectors, services
+from tasks.filters import TaskListOptions
+from tasks.models import IdempotencyKey, Task
 from tasks.serializers import (
     ProfileSerializer,
     TaskCompleteSerializer,
@@ -20,7 +29,6 @@ from tasks.serializers import (
     TaskSerializer,
     TaskStatsSerializer,
     UserSerializer,
-    task_rows,
 )
 
 
@@ -51,11 +59,38 @@ TASK_EXAMPLE = OpenApiExample(
 )
 
 
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_PATTERN = re.compile(
+    rf"[\x21-\x7e][\x20-\x7e]{{0,{IdempotencyKey.KEY_MAX_LENGTH - 1}}}"
+)
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_KEY_HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Makes a retried create safe: the first response with this key (per user, for 24 h) "
+        "is replayed with `Idempotent-Replayed: true` and no second task is made. The same "
+        "key with a different body is a 409 CONFLICT. Printable ASCII, 1-255 characters."
+    ),
+    pattern=f"^{IDEMPOTENCY_KEY_PATTERN.pattern}$",
+    response=False,
+)
+
+
+def _request_fingerprint(data: Any) -> str:
+    """SHA-256 of the parsed body, so formatting and key order don't matter."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))  # ASCII-escaped
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 @extend_schema(tags=["tasks"])
 @extend_schema_view(
     list=extend_schema(summary="List tasks (filtered, searched, sorted, paginated)"),
     create=extend_schema(
-        summary="Create a task", responses={201: TaskEnvelopeSerializer}, examples=[TASK_EXAMPLE]
+        summary="Create a task",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: TaskEnvelopeSerializer},
+        examples=[TASK_EXAMPLE],
     ),
     retrieve=extend_schema(summary="Get a task", responses={200: TaskEnvelopeSerializer}),
     update=extend_schema(
@@ -68,21 +103,21 @@ TASK_EXAMPLE = OpenApiExample(
     ),
     destroy=extend_schema(summary="Delete a task", responses={204: None}),
 )
-class TaskViewSet(viewsets.ModelViewSet):
-    """A user's tasks; every query is scoped to the authenticated user."""
+class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
+    """A user's tasks; every query is scoped to the authenticated user.
+
+    Filtering, search and ordering options come from TaskListOptions; reads go
+    through tasks.selectors and writes through tasks.services, as the MCP tools do.
+    """
 
     serializer_class = TaskSerializer
-    filterset_class = TaskFilter
     permission_classes = PERMISSIONS
-    search_fields = ["title", "description"]
-    ordering_fields = ["created_at", "updated_at", "due_date", "priority", "title", "position"]
-    ordering = ["-created_at"]
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self) -> QuerySet[Task]:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Task.objects.none()
-        return Task.objects.filter(user=self.request.user)
+        return selectors.task_queryset(user=self.request.user)
 
     def filter_queryset(self, queryset: QuerySet[Task]) -> QuerySet[Task]:
         # Filters, search and ordering describe lists; DRF's get_object would run them
@@ -90,13 +125,11 @@ class TaskViewSet(viewsets.ModelViewSet):
         # of a GET's CPU, for nothing.
         if self.detail:
             return queryset
-        return super().filter_queryset(queryset)
+        return selectors.task_filter(queryset=queryset, params=self.request.query_params)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        # Rows, not model instances: a list only reads, and building up to a thousand
-        # Task objects cost more than serializing them (see task_rows).
-        page = self.paginate_queryset(task_rows(self.filter_queryset(self.get_queryset())))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        page = selectors.task_list(user=request.user, params=request.query_params)
+        return Response(page.envelope(self.get_serializer(page.tasks, many=True).data))
 
     def perform_create(self, serializer: TaskSerializer) -> None:
         serializer.instance = services.task_create(
@@ -104,12 +137,41 @@ class TaskViewSet(viewsets.ModelViewSet):
         )
 
     def perform_update(self, serializer: TaskSerializer) -> None:
-        services.task_update(task=serializer.instance, **serializer.validated_data)
+        try:
+            services.task_update(task=serializer.instance, **serializer.validated_data)
+        except Task.DoesNotExist as error:  # deleted by a concurrent request
+            raise NotFound() from error
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        response = super().create(request, *args, **kwargs)
-        response.data = {"task": response.data}
+        key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+        if key is None:
+            status_code, body = self._create(request)
+            return Response(body, status=status_code)
+        if not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
+            raise ValidationError(
+                {IDEMPOTENCY_KEY_HEADER: ["Must be 1-255 printable ASCII characters."]}
+            )
+        try:
+            status_code, body, replayed = services.idempotent_response(
+                user=request.user,
+                key=key,
+                fingerprint=_request_fingerprint(request.data),
+                respond=lambda: self._create(request),
+            )
+        except services.IdempotencyKeyReused:
+            raise Conflict(
+                f"{IDEMPOTENCY_KEY_HEADER} was already used with another body."
+            ) from None
+        response = Response(body, status=status_code)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
         return response
+
+    def _create(self, request: Request) -> tuple[int, dict[str, Any]]:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.perform_create(serializer)
+        return status.HTTP_201_CREATED, {"task": serializer.data}
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response({"task": self.get_serializer(self.get_object()).data})
@@ -140,7 +202,7 @@ class TaskViewSet(viewsets.ModelViewSet):
                 pk=self.kwargs["pk"],
                 completed=body.validated_data.get("completed"),
             )
-        except (Task.DoesNotExist, DjangoValidationError) as error:
+        except Task.DoesNotExist as error:
             # 404 whether missing, malformed or another user's: ids never leak.
             raise NotFound() from error
         return Response({"task": self.get_serializer(task).data})
@@ -174,5 +236,8 @@ class ProfileView(APIView):
     def put(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = UserSerializer(request.user, data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.user_rename(user=request.user, name=serializer.validated_data["name"])
+        try:
+            services.user_rename(user=request.user, name=serializer.validated_data["name"])
+        except User.DoesNotExist as error:  # deleted (by Better Auth) during this request
+            raise AuthenticationFailed("user not found") from error
         return self._profile(request)

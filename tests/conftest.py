@@ -37,6 +37,14 @@ def auth_client(user) -> APIClient:
     return client
 
 
+@pytest.fixture(autouse=True)
+def _rate_limits_off(settings):
+    """Rate limits are off unless a test turns them on (tests/reliability/test_rate_limits.py):
+    the suite sends far more writes and 401s from 127.0.0.1 than any real client."""
+    settings.RATE_LIMIT_WRITES = ""
+    settings.RATE_LIMIT_AUTH_FAILURES = ""
+
+
 @pytest.fixture
 def signing_key(db) -> SigningKey:
     """An EdDSA key pair stored in the jwks table, as Better Auth's jwt plugin makes one."""

@@ -486,6 +486,7 @@ class TestPathUserMismatch:
             ("patch", "detail"),
             ("delete", "detail"),
             ("patch", "toggle"),
+            ("get", "stats"),
             ("get", "profile"),
             ("put", "profile"),
         ],
@@ -497,6 +498,7 @@ class TestPathUserMismatch:
             "detail": lambda: reverse("user:task-detail", args=[other_user.pk, theirs.pk]),
             "toggle": lambda: reverse("user:task-toggle", args=[other_user.pk, theirs.pk]),
             "profile": lambda: reverse("profile", args=[other_user.pk]),
+            "stats": lambda: reverse("user:task-stats", args=[other_user.pk]),
         }[route]()
         response = getattr(auth_client, method)(url, {"title": "x", "name": "x"}, format="json")
         assert_error(response, 403, "FORBIDDEN")

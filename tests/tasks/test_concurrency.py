@@ -7,6 +7,7 @@ from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from tasks import services
 from tasks.models import Task
 from tests.factories import TaskFactory, UserFactory
 
@@ -35,7 +36,7 @@ def run_in_threads(count, target):
     return results
 
 
-@pytest.mark.parametrize("toggles", [2, 51])
+@pytest.mark.parametrize("toggles", [2, 50, 51])
 def test_concurrent_toggles_are_never_lost(toggles):
     user = UserFactory()
     task = TaskFactory(user=user)
@@ -76,3 +77,47 @@ def test_concurrent_puts_never_leave_a_half_applied_row():
     row = Task.objects.get(pk=task.pk)
     assert row.title == row.description
     assert row.priority == ["low", "high"][int(row.title[1:]) % 2]
+
+
+def test_concurrent_put_and_delete_never_resurrect_or_fail():
+    user = UserFactory()
+    task = TaskFactory(user=user)
+    url = reverse("task-detail", args=[task.pk])
+
+    def request(method):
+        client = APIClient()
+        client.force_authenticate(user=user)
+        return getattr(client, method)(url, {"title": "edited"}, format="json").status_code
+
+    methods = iter(["delete"] + ["put", "patch"] * 5)
+    lock = threading.Lock()
+
+    def next_request():
+        with lock:
+            method = next(methods)
+        return method, request(method)
+
+    results = run_in_threads(11, next_request)
+    assert ("delete", 204) in results
+    assert {status for method, status in results if method != "delete"} <= {200, 404}
+    assert not Task.objects.filter(pk=task.pk).exists()
+
+
+# The same races, with the interleaving forced: an edit computed from a stale read.
+def test_an_edit_does_not_undo_a_toggle_made_since_it_read_the_task():
+    task = TaskFactory(completed=False)
+    stale = Task.objects.get(pk=task.pk)
+    services.task_set_completed(queryset=Task.objects.all(), pk=task.pk, completed=None)
+    services.task_update(task=stale, title="edited")
+    row = Task.objects.get(pk=task.pk)
+    assert (row.title, row.completed) == ("edited", True)
+    assert row.completed_at is not None
+
+
+def test_an_edit_of_a_task_deleted_since_it_was_read_does_not_resurrect_it():
+    task = TaskFactory()
+    stale = Task.objects.get(pk=task.pk)
+    Task.objects.filter(pk=task.pk).delete()
+    with pytest.raises(Task.DoesNotExist):
+        services.task_update(task=stale, title="edited")
+    assert not Task.objects.filter(pk=task.pk).exists()

@@ -1,0 +1,124 @@
+"""Better Auth's tables, read-only: Django never adds, changes or deletes these rows.
+
+Secrets (session tokens, password hashes, OAuth tokens, JWKS private keys) are never
+loaded, shown, or usable as changelist filters (`?token__startswith=` would leak them
+one character at a time).
+"""
+
+from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
+
+from accounts.models import Account, Jwk, Session, User
+
+
+class ReadOnlyMixin:
+    """View permission only; `secret_fields` are deferred and refused as lookups."""
+
+    secret_fields: tuple[str, ...] = ()
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).defer(*self.secret_fields)  # type: ignore[misc]
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        if lookup.split("__")[0] in self.secret_fields:
+            return False
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+
+
+class SessionInline(ReadOnlyMixin, admin.TabularInline):
+    model = Session
+    secret_fields = ("token",)
+    fields = ["id", "expires_at", "ip_address", "user_agent", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+
+
+class AccountInline(ReadOnlyMixin, admin.TabularInline):
+    model = Account
+    secret_fields = ("password", "access_token", "refresh_token", "id_token")
+    fields = ["provider_id", "account_id", "scope", "created_at"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(User)
+class UserAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["email", "name", "email_verified", "created_at"]
+    list_filter = ["email_verified"]
+    search_fields = ["email", "name", "=id"]
+    show_full_result_count = False
+    fields = [
+        "id",
+        "email",
+        "name",
+        "email_verified",
+        "image",
+        "created_at",
+        "updated_at",
+        "task_list",
+    ]
+    readonly_fields = fields
+    inlines = [AccountInline, SessionInline]
+
+    @admin.display(description="tasks")
+    def task_list(self, user: User) -> SafeString:
+        """How many tasks the user has, linking to them in the task changelist."""
+        url = reverse("admin:tasks_task_changelist") + "?" + urlencode({"user__exact": user.pk})
+        return format_html('<a href="{}">{} tasks</a>', url, user.tasks.count())
+
+
+@admin.register(Session)
+class SessionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    secret_fields = ("token",)
+    list_display = ["id", "user", "expires_at", "ip_address", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__email", "=id", "=ip_address"]
+    show_full_result_count = False
+    fields = ["id", "user", "expires_at", "ip_address", "user_agent", "created_at", "updated_at"]
+    readonly_fields = fields
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    secret_fields = ("password", "access_token", "refresh_token", "id_token")
+    list_display = ["id", "user", "provider_id", "created_at"]
+    list_filter = ["provider_id"]
+    list_select_related = ["user"]
+    search_fields = ["user__email", "=account_id"]
+    show_full_result_count = False
+    fields = [
+        "id",
+        "user",
+        "provider_id",
+        "account_id",
+        "scope",
+        "access_token_expires_at",
+        "refresh_token_expires_at",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+
+@admin.register(Jwk)
+class JwkAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    secret_fields = ("private_key",)
+    list_display = ["id", "alg", "crv", "created_at", "expires_at"]
+    fields = ["id", "alg", "crv", "public_key", "created_at", "expires_at"]
+    readonly_fields = fields

@@ -1,0 +1,56 @@
+"""Liveness and readiness probes: public, unauthenticated, no secrets in the body.
+
+Plain Django views rather than DRF ones: no authentication or content negotiation
+runs, and they stay out of the API's OpenAPI schema.
+"""
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+logger = logging.getLogger(__name__)
+
+READY_QUERY = "SELECT 1"
+
+
+@never_cache
+@require_safe
+def live(request: HttpRequest) -> JsonResponse:
+    """The process is up and serving; touches nothing else."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_safe
+def ready(request: HttpRequest) -> JsonResponse:
+    """The database answers a trivial query within HEALTH_DB_TIMEOUT_MS (else 503)."""
+    started = time.perf_counter()
+    try:
+        _check_database()
+    except DatabaseError as error:
+        # The class name only: driver messages can name hosts and users.
+        logger.warning("readiness: database check failed (%s)", error.__class__.__name__)
+        body = {"status": "unavailable", "database": "error", "latency_ms": _since(started)}
+        return JsonResponse(body, status=503)
+    return JsonResponse({"status": "ok", "database": "ok", "latency_ms": _since(started)})
+
+
+def _check_database() -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Only this transaction gets the short limit; the session keeps its own.
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true)",
+                [str(settings.HEALTH_DB_TIMEOUT_MS)],
+            )
+        cursor.execute(READY_QUERY)
+        cursor.fetchone()
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

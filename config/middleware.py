@@ -1,0 +1,100 @@
+"""Request tracing (an X-Request-ID on every response, one log line per request), and
+refusal of request bodies Django cannot read."""
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.functional import SimpleLazyObject, empty
+
+from config.errors import error_body
+from config.logs import request_id_var
+
+logger = logging.getLogger("tasks_api.requests")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client's id is reused only when it is short and plain: it ends up in logs and headers.
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+class RequestIDMiddleware:
+    """Take a sane X-Request-ID or make one, expose it to logs, echo it, log the request.
+
+    Goes first in MIDDLEWARE so the id and the timing cover every other middleware
+    (redirects, CORS preflights and static files included). The line carries the
+    path without its query string, and never headers, cookies or bodies.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = _incoming_request_id(request) or uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response[REQUEST_ID_HEADER] = request_id
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            user = _user_fields(request)
+            level = logging.ERROR if response.status_code >= 500 else logging.INFO
+            logger.log(
+                level,
+                "%s %s %s %.1fms%s",
+                request.method,
+                request.path,
+                response.status_code,
+                duration_ms,
+                "".join(f" {key}={value}" for key, value in user.items()),
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": duration_ms,
+                    **user,
+                },
+            )
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+def _incoming_request_id(request: HttpRequest) -> str | None:
+    value = request.headers.get(REQUEST_ID_HEADER, "")
+    return value if SANE_REQUEST_ID.fullmatch(value) else None
+
+
+def _user_fields(request: HttpRequest) -> dict[str, Any]:
+    """`user_id` of an API caller, `staff_id` of an admin user; nothing for anonymous calls."""
+    user = getattr(request, "user", None)
+    if user is None or (isinstance(user, SimpleLazyObject) and user._wrapped is empty):
+        return {}  # never load a session user just to log it
+    if not user.is_authenticated:
+        return {}
+    if isinstance(user, AbstractBaseUser):  # Django's own users: admin staff
+        return {"staff_id": str(user.pk)}
+    return {"user_id": str(user.pk)}
+
+
+class ContentLengthRequiredMiddleware:
+    """Refuse a chunked request body (no Content-Length) with 411 and the error shape.
+
+    Under WSGI, Django reads a body only up to its Content-Length, so a chunked body
+    would silently count as no body at all: a `PATCH .../complete` meant to set
+    `{"completed": false}` would toggle instead.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "HTTP_TRANSFER_ENCODING" in request.META and not request.META.get("CONTENT_LENGTH"):
+            message = "Send the request body with a Content-Length header, not chunked."
+            return JsonResponse(error_body(411, message), status=411)
+        return self.get_response(request)

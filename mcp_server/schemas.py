@@ -1,0 +1,123 @@
+"""JSON Schema of the MCP tools: argument types and the REST API's result shapes.
+
+Arguments publish strict schemas (types, enums, lengths, formats), but their
+values are checked by the REST API's own code (TaskSerializer, TaskFilter, the
+ordering and pagination classes), so a bad value fails with REST's message.
+"""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, WithJsonSchema
+
+from tasks.filters import TaskListOptions
+from tasks.models import Task
+from tasks.pagination import MAX_INT, TaskPagination
+
+
+def _schema(description: str = "", **schema: Any) -> Any:
+    """Publish `schema` for a value whose rules the REST code enforces (and words)."""
+    return WithJsonSchema({**schema, "description": description} if description else schema)
+
+
+# Arguments
+TaskId = Annotated[str, _schema("The task's id.", type="string", format="uuid")]
+Title = Annotated[
+    str,
+    _schema("Required; trimmed.", type="string", minLength=1, maxLength=Task.TITLE_MAX_LENGTH),
+]
+Description = Annotated[
+    str | None,
+    _schema("Or null.", type=["string", "null"], maxLength=Task.DESCRIPTION_MAX_LENGTH),
+]
+Priority = Annotated[str, _schema(type="string", enum=Task.Priority.values)]
+Category = Annotated[str, _schema(type="string", enum=Task.Category.values)]
+DueDate = Annotated[
+    str | None, _schema("YYYY-MM-DD, or null.", type=["string", "null"], format="date")
+]
+Tags = Annotated[
+    list[str],
+    _schema(
+        f"Up to {Task.MAX_TAGS} short labels; duplicates are dropped.",
+        type="array",
+        items={"type": "string", "maxLength": Task.TAG_MAX_LENGTH},
+        maxItems=Task.MAX_TAGS,
+    ),
+]
+Position = Annotated[
+    int,
+    _schema("Manual ordering; defaults to the end of the list.", type="integer", minimum=0,
+            maximum=MAX_INT),
+]  # fmt: skip
+Date = Annotated[str, _schema("YYYY-MM-DD.", type="string", format="date")]
+Status = Annotated[
+    str, _schema("`all` (default), `pending` or `completed`.", type="string",
+                 enum=["all", "pending", "completed"])
+]  # fmt: skip
+Order = Annotated[
+    str, _schema("Direction for `sort_by` (its natural one when left out).", type="string",
+                 enum=["asc", "desc"])
+]  # fmt: skip
+SortField = Annotated[str, _schema(type="string", enum=TaskListOptions.ordering_fields)]
+Limit = Annotated[
+    int,
+    _schema(
+        f"Tasks per page (default and maximum {TaskPagination.max_limit}; more is capped).",
+        type="integer",
+        minimum=1,
+    ),
+]
+Offset = Annotated[int, _schema("Tasks to skip.", type="integer", minimum=0, maximum=MAX_INT)]
+
+
+# Results: the REST API's representations.
+DateTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class TaskData(BaseModel):
+    """A task as the REST API represents it."""
+
+    id: Annotated[str, WithJsonSchema({"type": "string", "format": "uuid"})]
+    user_id: str
+    title: str
+    description: str | None
+    completed: bool
+    priority: Literal["low", "medium", "high"]
+    category: Literal["work", "personal", "shopping", "health", "other"]
+    due_date: Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date"})]
+    tags: list[str]
+    position: int
+    completed_at: Annotated[
+        str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})
+    ]
+    created_at: DateTime
+    updated_at: DateTime
+
+
+class TaskResult(BaseModel):
+    task: TaskData
+
+
+class TaskList(BaseModel):
+    """One page of tasks; the totals describe every task that matches, not just this page."""
+
+    tasks: list[TaskData]
+    total: int
+    completed_count: int
+    pending_count: int
+    limit: int
+    offset: int
+
+
+class TaskStats(BaseModel):
+    total_tasks: int
+    completed_tasks: int
+    pending_tasks: int
+    overdue_tasks: int = Field(description="Open tasks due before today.")
+    completion_rate: float = Field(description="Percent of tasks completed, 0-100.")
+    by_priority: dict[str, int]
+    by_category: dict[str, int]
+
+
+class DeletedTask(BaseModel):
+    id: str
+    deleted: Literal[True]

@@ -1,0 +1,317 @@
+"""The task operations as MCP tools, on the same selectors, services and serializer as REST.
+
+Results are TaskSerializer's representation; failures are `isError` results whose
+structured content is REST's `{"error": {"code", "message", "details"}}`. Each call
+runs its ORM work in a worker thread with fresh database connections.
+"""
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from pydantic import Field, ValidationError
+
+from accounts.models import User
+from config.errors import error_body
+from mcp_server.auth import stdio_user
+from mcp_server.errors import api_error
+from mcp_server.schemas import (
+    Category,
+    Date,
+    DeletedTask,
+    Description,
+    DueDate,
+    Limit,
+    Offset,
+    Order,
+    Position,
+    Priority,
+    SortField,
+    Status,
+    Tags,
+    TaskData,
+    TaskId,
+    TaskList,
+    TaskResult,
+    TaskStats,
+    Title,
+)
+from tasks import selectors, services
+from tasks.models import Task
+from tasks.serializers import TaskSerializer
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class TaskToolError(ToolError):
+    """A failure carrying the REST API's error: `{"code", "message", "details"}`."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.error = error
+
+
+class TasksMCPServer(MCPServer):
+    """MCPServer whose tool failures are `isError` results in the REST error shape."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as failure:
+            error = _error_of(failure)
+            logger.info("MCP tool %s failed: %s %s", name, error["code"], error["message"])
+            body = {"error": error}
+            return CallToolResult(
+                content=[TextContent(type="text", text=json.dumps(body))],
+                structured_content=body,
+                is_error=True,
+            )
+
+
+def _error_of(failure: ToolError) -> dict[str, Any]:
+    cause = failure.__cause__
+    if isinstance(cause, TaskToolError):
+        return cause.error
+    if isinstance(cause, ValidationError):  # arguments that do not fit the input schema
+        details: dict[str, list[str]] = {}
+        for error in cause.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "non_field_errors"
+            details.setdefault(field, []).append(error["msg"])
+        field, messages = next(iter(details.items()))
+        return error_body(400, f"{field}: {messages[0]}", details)["error"]
+    if isinstance(failure, UnexpectedToolError):
+        logger.error("MCP tool crashed", exc_info=cause)
+        return error_body(500, "Internal server error.")["error"]
+    return error_body(400, str(failure))["error"]  # e.g. an unknown tool
+
+
+server = TasksMCPServer(
+    name="tasks-api",
+    title="Tasks API",
+    version="1.0.0",
+    instructions=(
+        "Manage the signed-in user's todo tasks: list (filter, search, sort, paginate), "
+        "get, create, update, complete, delete, and count them. Every call acts for the "
+        "user of the credentials the connection was made with; other users' tasks do "
+        "not exist here. Failures carry {error: {code, message, details}}."
+    ),
+)
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+
+async def _call(ctx: Context, operation: Callable[[User], T]) -> T:
+    """Run `operation` for the calling user in a worker thread (the ORM is sync-only)."""
+    request = ctx.request_context.request
+    user = getattr(request, "scope", {}).get("user")  # HTTP: set by BearerAuthMiddleware
+    return await sync_to_async(_run, thread_sensitive=False)(operation, user)
+
+
+def _run(operation: Callable[[User], T], user: User | None) -> T:
+    close_old_connections()
+    try:
+        return operation(user or stdio_user())
+    except Exception as error:
+        status, body = api_error(error)
+        raise TaskToolError(body["error"]) from error
+    finally:
+        close_old_connections()
+
+
+def _sent(ctx: Context, **arguments: Any) -> dict[str, Any]:
+    """The arguments the client actually sent: omitted ones are left alone, null is a value."""
+    params = ctx.request_context.params or {}
+    sent = params.get("arguments") or {}
+    return {name: value for name, value in arguments.items() if name in sent}
+
+
+def _query(**arguments: Any) -> dict[str, str]:
+    """Filter arguments as the REST list's query parameters (None means absent)."""
+    params = {}
+    for name, value in arguments.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, list):
+            value = ",".join(value)
+        params[name] = str(value)
+    return params
+
+
+def _task_result(task: Task) -> TaskResult:
+    return TaskResult(task=TaskData.model_validate(TaskSerializer(task).data))
+
+
+@server.tool(annotations=READ_ONLY)
+async def list_tasks(
+    ctx: Context,
+    status: Status | None = None,
+    completed: bool | None = None,
+    priority: Priority | None = None,
+    category: Category | None = None,
+    tags: Annotated[list[str] | None, Field(description="Tasks having all of these.")] = None,
+    due_before: Annotated[Date | None, Field(description="Due on or before.")] = None,
+    due_after: Annotated[Date | None, Field(description="Due on or after.")] = None,
+    overdue: Annotated[bool | None, Field(description="Open and due before today.")] = None,
+    search: Annotated[str | None, Field(description="Words in title or description.")] = None,
+    sort_by: SortField | None = None,
+    order: Order | None = None,
+    limit: Limit | None = None,
+    offset: Offset | None = None,
+) -> TaskList:
+    """List your tasks, newest first unless sorted; filters combine.
+
+    The same filters, search, sorting and pagination as GET /api/tasks. `priority`
+    sorts by meaning (high first when descending); tasks without a due date sort last.
+    """
+    params = _query(
+        status=status, completed=completed, priority=priority, category=category, tags=tags,
+        due_before=due_before, due_after=due_after, overdue=overdue, search=search,
+        sort_by=sort_by, order=order, limit=limit, offset=offset,
+    )  # fmt: skip
+
+    def run(user: User) -> TaskList:
+        page = selectors.task_list(user=user, params=params)
+        return TaskList.model_validate(page.envelope(TaskSerializer(page.tasks, many=True).data))
+
+    return await _call(ctx, run)
+
+
+@server.tool(annotations=READ_ONLY)
+async def get_task(ctx: Context, task_id: TaskId) -> TaskResult:
+    """Get one of your tasks by id."""
+    return await _call(
+        ctx, lambda user: _task_result(selectors.task_get(user=user, task_id=task_id))
+    )
+
+
+@server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
+async def create_task(
+    ctx: Context,
+    title: Title,
+    description: Description = None,
+    priority: Priority = "medium",
+    category: Category = "other",
+    due_date: DueDate = None,
+    tags: Tags | None = None,
+    position: Position | None = None,
+    completed: bool = False,
+) -> TaskResult:
+    """Create a task for yourself."""
+    data = _sent(
+        ctx, title=title, description=description, priority=priority, category=category,
+        due_date=due_date, tags=tags, position=position, completed=completed,
+    )  # fmt: skip
+
+    def run(user: User) -> TaskResult:
+        serializer = TaskSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        return _task_result(services.task_create(user=user, **serializer.validated_data))
+
+    return await _call(ctx, run)
+
+
+@server.tool(
+    annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+)
+async def update_task(
+    ctx: Context,
+    task_id: TaskId,
+    title: Title | None = None,
+    description: Description = None,
+    priority: Priority | None = None,
+    category: Category | None = None,
+    due_date: DueDate = None,
+    tags: Tags | None = None,
+    position: Position | None = None,
+    completed: bool | None = None,
+) -> TaskResult:
+    """Change some fields of one of your tasks; fields you leave out keep their values.
+
+    Send `null` to clear `description` or `due_date`. Completing stamps `completed_at`.
+    """
+    data = _sent(
+        ctx, title=title, description=description, priority=priority, category=category,
+        due_date=due_date, tags=tags, position=position, completed=completed,
+    )  # fmt: skip
+
+    def run(user: User) -> TaskResult:
+        task = selectors.task_get(user=user, task_id=task_id)
+        serializer = TaskSerializer(task, data=data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        return _task_result(services.task_update(task=task, **serializer.validated_data))
+
+    return await _call(ctx, run)
+
+
+@server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
+async def complete_task(
+    ctx: Context,
+    task_id: TaskId,
+    completed: Annotated[
+        bool | None, Field(description="Set this value; leave out to toggle.")
+    ] = None,
+) -> TaskResult:
+    """Toggle whether one of your tasks is completed, or set it with `completed`.
+
+    Atomic: concurrent toggles never lose one.
+    """
+    return await _call(
+        ctx,
+        lambda user: _task_result(
+            services.task_set_completed(
+                queryset=selectors.task_queryset(user=user), pk=task_id, completed=completed
+            )
+        ),
+    )
+
+
+@server.tool(annotations=ToolAnnotations(destructive_hint=True, open_world_hint=False))
+async def delete_task(ctx: Context, task_id: TaskId) -> DeletedTask:
+    """Delete one of your tasks for good."""
+
+    def run(user: User) -> DeletedTask:
+        task = selectors.task_get(user=user, task_id=task_id)
+        task_pk = str(task.pk)
+        task.delete()
+        return DeletedTask(id=task_pk, deleted=True)
+
+    return await _call(ctx, run)
+
+
+@server.tool(annotations=READ_ONLY)
+async def task_stats(
+    ctx: Context,
+    status: Status | None = None,
+    priority: Priority | None = None,
+    category: Category | None = None,
+    tags: Annotated[list[str] | None, Field(description="Tasks having all of these.")] = None,
+    due_before: Annotated[Date | None, Field(description="Due on or before.")] = None,
+    due_after: Annotated[Date | None, Field(description="Due on or after.")] = None,
+    search: Annotated[str | None, Field(description="Words in title or description.")] = None,
+) -> TaskStats:
+    """Count your tasks: totals, overdue, completion rate, by priority and by category.
+
+    Optional filters narrow the counted set, as on GET /api/tasks/stats.
+    """
+    params = _query(
+        status=status, priority=priority, category=category, tags=tags,
+        due_before=due_before, due_after=due_after, search=search,
+    )  # fmt: skip
+
+    def run(user: User) -> TaskStats:
+        queryset = selectors.task_filter(queryset=selectors.task_queryset(user=user), params=params)
+        return TaskStats.model_validate(services.task_stats(queryset=queryset))
+
+    return await _call(ctx, run)

@@ -1,0 +1,31 @@
+"""DRF throttle: writes per authenticated user (settings.RATE_LIMIT_WRITES)."""
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from ratelimit.limits import hit, parse_rate
+
+
+class WriteRateThrottle(BaseThrottle):
+    """Unsafe requests (POST, PUT, PATCH, DELETE) per user, shared by every worker.
+
+    It runs after authentication and permissions, so refused requests (401, 403)
+    never use up a user's writes. Over the limit: 429 RATE_LIMITED with Retry-After.
+    """
+
+    def __init__(self) -> None:
+        self.retry_after: int | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        rate = parse_rate(settings.RATE_LIMIT_WRITES)
+        if rate is None or request.method in SAFE_METHODS or not request.user.is_authenticated:
+            return True
+        self.retry_after = hit(f"write:{request.user.pk}", rate)
+        return self.retry_after is None
+
+    def wait(self) -> float | None:
+        return self.retry_after

@@ -1,0 +1,72 @@
+"""Reads of a user's tasks, shared by the REST viewset and the MCP tools.
+
+Scoping lives in `task_queryset` only. Lists run the REST list's own filter
+backends and paginator over plain query parameters, so every API filters,
+searches, sorts, paginates and rejects bad values identically.
+"""
+
+from collections.abc import Mapping
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, QueryDict
+from rest_framework.request import Request
+
+from accounts.models import User
+from tasks.filters import TaskListOptions
+from tasks.models import Task
+from tasks.pagination import TaskPage, TaskPagination
+from tasks.serializers import task_rows
+
+
+def task_queryset(*, user: User) -> QuerySet[Task]:
+    """Every task `user` may see: their own, and nobody else's."""
+    return Task.objects.filter(user=user)
+
+
+def task_get(*, user: User, task_id: str) -> Task:
+    """One of `user`'s tasks.
+
+    Raises Task.DoesNotExist alike for a missing id, a malformed one and another
+    user's: ids never leak.
+    """
+    try:
+        return task_queryset(user=user).get(pk=task_id)
+    except DjangoValidationError:  # not a UUID
+        raise Task.DoesNotExist from None
+
+
+def task_filter(*, queryset: QuerySet[Task], params: Mapping[str, str]) -> QuerySet[Task]:
+    """`queryset` filtered, searched and ordered by list query parameters.
+
+    Raises rest_framework's ValidationError for an invalid value or an unknown sort field.
+    """
+    return _filter(queryset, _query_request(params))
+
+
+def task_list(*, user: User, params: Mapping[str, str]) -> TaskPage:
+    """The page of `user`'s tasks that GET .../tasks?<params> returns, with its totals."""
+    request = _query_request(params)
+    paginator = TaskPagination()
+    # Rows, not model instances: a list only reads, and building up to a thousand
+    # Task objects cost more than serializing them (see task_rows).
+    paginator.paginate_queryset(task_rows(_filter(task_queryset(user=user), request)), request)
+    return paginator.task_page
+
+
+def _filter(queryset: QuerySet[Task], request: Request) -> QuerySet[Task]:
+    for backend in TaskListOptions.filter_backends:
+        queryset = backend().filter_queryset(request, queryset, TaskListOptions)
+    return queryset
+
+
+def _query_request(params: Mapping[str, str]) -> Request:
+    """A GET request carrying `params`: all that filter backends and paginators read."""
+    if not isinstance(params, QueryDict):
+        query = QueryDict(mutable=True)
+        query.update(params)
+        params = query
+    http_request = HttpRequest()
+    http_request.method = "GET"
+    http_request.GET = params
+    return Request(http_request)

@@ -1,0 +1,143 @@
+"""A real MCP server for the tests: `manage.py mcp_http` in a subprocess on the test database.
+
+The server only sees committed rows, so tests that talk to it use `transactional_db`.
+Clients are the SDK's own (`mcp.Client` over Streamable HTTP or stdio).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import pytest
+from django.conf import settings
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.types import CallToolResult
+
+from tests.tokens import app_token
+
+STARTUP_TIMEOUT = 60
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment of a server process using this run's test database."""
+    db = settings.DATABASES["default"]
+    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
+    url = f"postgresql://{quote(db['USER'])}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "BETTER_AUTH_SECRET": settings.BETTER_AUTH_SECRET,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        **extra,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"mcp_http exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"mcp_http did not listen within {STARTUP_TIMEOUT}s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def mcp_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
+    """URL of `manage.py mcp_http` serving this run's test database."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("mcp_http") / "server.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "mcp_http", "--port", str(port)],
+            cwd=settings.BASE_DIR,
+            env=server_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for_port(port, process, log)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def http_client(url: str, token: str | None, mode: str = "auto") -> Client:
+    """`mode="auto"` negotiates the newest protocol; "legacy" does the initialize handshake."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    transport = streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
+    return Client(transport, mode=mode)
+
+
+def stdio_client(token: str, **env: str) -> Client:
+    parameters = StdioServerParameters(
+        command=sys.executable,
+        args=["manage.py", "mcp"],
+        cwd=str(settings.BASE_DIR),
+        env=server_env(MCP_TOKEN=token, **env),
+    )
+    return Client(parameters)
+
+
+class Session:
+    """A synchronous face on an MCP client, one connection per call (the server is stateless)."""
+
+    def __init__(self, connect: Any) -> None:
+        self.connect = connect
+
+    def run(self, action: Any) -> Any:
+        async def main() -> Any:
+            async with self.connect() as client:
+                return await action(client)
+
+        return anyio.run(main)
+
+    def list_tools(self) -> list[Any]:
+        return self.run(lambda client: client.list_tools()).tools
+
+    def call(self, name: str, **arguments: Any) -> CallToolResult:
+        return self.run(lambda client: client.call_tool(name, arguments))
+
+    def ok(self, name: str, **arguments: Any) -> dict[str, Any]:
+        """Call a tool that must succeed; its structured result."""
+        result = self.call(name, **arguments)
+        assert not result.is_error, result.content
+        return result.structured_content
+
+    def error(self, name: str, **arguments: Any) -> dict[str, Any]:
+        """Call a tool that must fail; its `{"code", "message", "details"}`."""
+        result = self.call(name, **arguments)
+        assert result.is_error, result.structured_content
+        error = result.structured_content["error"]
+        assert set(error) == {"code", "message", "details"}
+        return error
+
+
+@pytest.fixture
+def mcp(mcp_url, user) -> Session:
+    """An MCP session over Streamable HTTP, as `user`."""
+    token = app_token(user.id)
+    return Session(lambda: http_client(mcp_url, token))

@@ -1,0 +1,48 @@
+"""The docs pages and schema endpoint: public, and fully served from our own static files."""
+
+import json
+import re
+
+import pytest
+import yaml
+from django.conf import settings
+from django.contrib.staticfiles import finders
+
+ASSET = re.compile(r'(?:src|href)="([^"]+)"')
+BROKEN_CREDENTIALS = {"Authorization": "Bearer not-a-token", "Cookie": "sessionid=garbage"}
+
+
+@pytest.mark.parametrize(
+    ("url", "bundle"),
+    [("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")],
+)
+def test_docs_pages_load_only_local_assets(client, url, bundle):
+    response = client.get(url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assets = ASSET.findall(html)
+    assert any(asset.endswith(bundle) for asset in assets)
+    for asset in assets:
+        assert asset.startswith(settings.STATIC_URL), f"{asset} is not served by us"
+        assert finders.find(asset.removeprefix(settings.STATIC_URL)), asset
+    assert "https://" not in html
+
+
+@pytest.mark.parametrize("url", ["/docs", "/redoc", "/api/schema/", "/api/schema/?format=json"])
+def test_docs_are_public_whatever_credentials_are_sent(client, url):
+    assert client.get(url).status_code == 200
+    assert client.get(url, headers=BROKEN_CREDENTIALS).status_code == 200
+
+
+def test_schema_is_served_as_yaml_by_default(client):
+    response = client.get("/api/schema/")
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert yaml.safe_load(response.content)["openapi"].startswith("3.")
+
+
+def test_schema_is_served_as_json_on_request(client):
+    response = client.get("/api/schema/?format=json")
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    schema = json.loads(response.content)
+    assert schema["openapi"].startswith("3.")
+    assert schema["info"]["title"] == "Tasks API"
