@@ -207,6 +207,9 @@ def request_cpu(spec: dict) -> dict:
                 lambda a=app, m=method, p=path, w=who, b=body, q=query: _wsgi(a, m, p, w, b, q),
                 seconds=seconds,
             )
+            status, _ = _wsgi(app, method, path, who, body, query)
+            if status != 200:  # e.g. rate limited: the figure would be of the wrong path
+                figures[op] = {"error": f"status {status} after timing"}
         created: list[str] = []
 
         def create(app: Callable = app, created: list[str] = created) -> None:
