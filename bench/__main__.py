@@ -61,6 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--micro-only", action="store_true", help="seed, print the micro figures, stop (~30 s)"
     )
+    parser.add_argument("--no-micro", action="store_true", help="skip the micro figures")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the ceiling app")
     parser.add_argument(
         "--rounds", type=int, default=2, help="app/ceiling alternations per scenario (default 2)"
@@ -332,7 +333,8 @@ class Bench:
         url = self.start_database()
         self.migrate(url)
         dataset = self.seed(url)
-        self.micro(url, dataset)
+        if not self.args.no_micro:
+            self.micro(url, dataset)
         if self.args.micro_only:
             return self.result
         servers = self.start_servers(url, dataset)

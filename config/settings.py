@@ -124,6 +124,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend, with a health check that costs no query (config/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
     # Server-side limits: a stuck query or an abandoned transaction never holds a worker.
