@@ -1,0 +1,42 @@
+"""config/gunicorn.py's process tuning: a frozen heap before fork and a short GIL interval."""
+
+import gc
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+CONFIG = Path(__file__).resolve().parent.parent / "config" / "gunicorn.py"
+
+
+@pytest.fixture
+def gunicorn_config(monkeypatch):
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.delenv("GUNICORN_THREADS", raising=False)
+    interval = sys.getswitchinterval()
+    yield runpy.run_path(str(CONFIG))
+    sys.setswitchinterval(interval)
+    gc.unfreeze()
+
+
+def test_workers_are_two_per_core_plus_one_with_two_threads(gunicorn_config, monkeypatch):
+    import multiprocessing
+
+    assert gunicorn_config["workers"] == 2 * multiprocessing.cpu_count() + 1
+    assert gunicorn_config["threads"] == 2
+    assert gunicorn_config["worker_class"] == "gthread"
+    assert gunicorn_config["preload_app"] is True
+
+
+def test_the_master_is_loaded_and_sets_a_short_switch_interval(gunicorn_config):
+    gunicorn_config["when_ready"](object())
+    assert sys.getswitchinterval() == pytest.approx(0.001)
+
+
+def test_objects_alive_before_fork_are_out_of_the_collectors_reach(gunicorn_config):
+    gc.unfreeze()
+    survivor = [object() for _ in range(1000)]
+    gunicorn_config["pre_fork"](object(), object())
+    assert gc.get_freeze_count() >= len(survivor)
+    assert not any(obj is survivor for obj in gc.get_objects(generation=2))
