@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +36,6 @@ from django.core.signals import setting_changed
 from django.db.models import Q
 from django.dispatch import receiver
 from django.utils import timezone
-from jwt.exceptions import InvalidSubjectError
 
 from accounts.models import Jwk
 
@@ -61,6 +61,9 @@ VERIFIED_TOKEN_CACHE_SIZE = 2048  # per process; an entry is one token and its c
 ASYMMETRIC_KEY_TYPES = frozenset({"OKP", "EC", "RSA"})
 PUBLIC_JWK_MEMBERS = frozenset({"kty", "crv", "x", "y", "n", "e", "alg", "kid", "use"})
 APP_TOKEN_SUBJECT_CLAIMS = ("sub", "id", "user_id", "userId")
+NUMBER = (int, float)  # a JSON number; NaN and Infinity never parse (_no_constant)
+CLAIM_TYPES = {"exp": NUMBER, "nbf": NUMBER, "iat": NUMBER, "sub": str, "jti": str}
+JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # unpadded base64url
 
 
 class TokenError(Exception):
@@ -74,18 +77,6 @@ class VerifiedToken:
     user_id: str
     algorithm: str
     claims: Claims
-
-
-# Checked in order: InvalidSignatureError is a DecodeError, and so on.
-_PYJWT_MESSAGES: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
-    (jwt.ExpiredSignatureError, "token expired"),
-    (jwt.ImmatureSignatureError, "token not yet valid"),
-    (jwt.InvalidSignatureError, "invalid signature"),
-    (jwt.InvalidAlgorithmError, "algorithm not allowed for this key"),
-    (jwt.InvalidIssuedAtError, "invalid iat claim"),
-    (InvalidSubjectError, "invalid sub claim"),
-    (jwt.DecodeError, "malformed token"),
-)
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -115,8 +106,7 @@ def verify_jwt(token: str) -> VerifiedToken:
         key = public_key  # a PyJWK: PyJWT only verifies it with the key's own algorithm
     else:
         raise TokenError("unsupported algorithm")  # includes "none"
-    claims = _decode(token, key, algorithm)
-    _reject_duplicate_claims(token)
+    claims = _decode(token, header, key)
     app_token = algorithm == SECRET_ALGORITHM
     _check_issuer_and_audience(claims, required=not app_token)
     user_id = _subject(claims, APP_TOKEN_SUBJECT_CLAIMS if app_token else ("sub",))
@@ -129,7 +119,7 @@ def _jwt_header(token: str) -> dict[str, Any]:
     """The decoded JOSE header, refusing oversized input before any decoding."""
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("token too large")
-    if not looks_like_jwt(token):
+    if not JWS_COMPACT.fullmatch(token):
         raise TokenError("malformed token")
     segment = token.partition(".")[0]
     if len(segment) > MAX_JWT_HEADER_LENGTH:
@@ -146,9 +136,17 @@ def _jwt_header(token: str) -> dict[str, Any]:
 def _parse_segment(segment: str) -> Any:
     """A base64url JSON segment; an object with a name twice is a ValueError."""
     return json.loads(
-        base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)),
-        object_pairs_hook=_unique_members,
+        _b64decode(segment), object_pairs_hook=_unique_members, parse_constant=_no_constant
     )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity, which json.loads accepts
+
+
+def _b64decode(segment: str) -> bytes:
+    """Unpadded base64url (the alphabet was checked by JWS_COMPACT)."""
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -160,29 +158,53 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return members
 
 
-def _reject_duplicate_claims(token: str) -> None:
-    """PyJWT keeps the last of duplicate claims; re-read the (verified) payload to refuse them."""
+def _decode(token: str, header: dict[str, Any], key: jwt.PyJWK | str) -> Claims:
+    """The claims of a compact JWS whose signature `key` verifies, after the time checks.
+
+    What PyJWT's `jwt.decode` does, minus its generality: about a quarter of a
+    verification's cost on top of Ed25519's own (checked by the tests with tokens
+    PyJWT signs). The signature algorithms themselves are PyJWT's.
+    """
+    if "crit" in header or header.get("b64", True) is not True:
+        raise TokenError("unsupported critical header")  # no JWS extension is understood here
+    signing_input, _, encoded_signature = token.rpartition(".")
     try:
-        _parse_segment(token.split(".")[1])
+        signature = _b64decode(encoded_signature)
     except ValueError:
         raise TokenError("malformed token") from None
-
-
-def _decode(token: str, key: jwt.PyJWK | str, algorithm: str) -> Claims:
+    message = signing_input.encode("ascii")
+    if isinstance(key, str):
+        expected = hmac.new(key.encode(), message, hashlib.sha256).digest()
+        valid = hmac.compare_digest(signature, expected)
+    elif key.algorithm_name != header["alg"]:
+        raise TokenError("algorithm not allowed for this key")
+    else:
+        valid = key.Algorithm.verify(message, key.key, signature)
+    if not valid:
+        raise TokenError("invalid signature")
     try:
-        return jwt.decode(
-            token,
-            key,
-            algorithms=[algorithm],
-            leeway=LEEWAY_SECONDS,
-            # iss/aud are checked by _check_issuer_and_audience, after the signature.
-            options={"require": ["exp"], "verify_iss": False, "verify_aud": False},
-        )
-    except jwt.MissingRequiredClaimError as error:
-        raise TokenError(f"token has no {error.claim} claim") from None
-    except jwt.PyJWTError as error:
-        message = next((m for kind, m in _PYJWT_MESSAGES if isinstance(error, kind)), None)
-        raise TokenError(message or "invalid token") from None
+        claims = _parse_segment(signing_input.partition(".")[2])
+    except ValueError:
+        raise TokenError("malformed token") from None
+    if not isinstance(claims, dict):
+        raise TokenError("malformed token")
+    _check_claims(claims)
+    return claims
+
+
+def _check_claims(claims: Claims) -> None:
+    """RFC 7519's registered claims: types, then `exp` (required), `nbf`, `iat` with leeway."""
+    if "exp" not in claims:
+        raise TokenError("token has no exp claim")
+    for name, kinds in CLAIM_TYPES.items():
+        value = claims.get(name)
+        if name in claims and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise TokenError(f"invalid {name} claim")
+    now = time.time()
+    if claims["exp"] <= now - LEEWAY_SECONDS:
+        raise TokenError("token expired")
+    if any(claims.get(name, 0) > now + LEEWAY_SECONDS for name in ("nbf", "iat")):
+        raise TokenError("token not yet valid")
 
 
 def _check_issuer_and_audience(claims: Claims, *, required: bool) -> None:

@@ -297,6 +297,38 @@ class TestRejectedTokens:
     def test_subject_must_be_a_string(self, user, signing_key):
         assert rejected(signing_key.token_for(user, sub=12345)) == "invalid sub claim"
 
+    @pytest.mark.parametrize(
+        ("claim", "value"),
+        [
+            ("exp", "9999999999"),  # PyJWT's decode took numeric strings
+            ("exp", True),
+            ("nbf", [0]),
+            ("iat", None),
+            ("jti", 7),
+        ],
+    )
+    def test_registered_claims_have_their_json_types(self, user, signing_key, claim, value):
+        token = signing_key.token_for(user, **{claim: value})
+
+        assert rejected(token) == f"invalid {claim} claim"
+
+    @pytest.mark.parametrize("value", [float("inf"), float("nan")])
+    def test_non_finite_numbers_are_not_json(self, user, signing_key, value):
+        assert rejected(signing_key.token_for(user, exp=value)) == "malformed token"
+
+    def test_critical_header_extensions_are_refused(self, user, signing_key):
+        claims = better_auth_claims(user)
+        token = signing_key.sign(claims, headers={"crit": ["exp"], "exp": 1})
+
+        assert rejected(token) == "unsupported critical header"
+
+    @pytest.mark.parametrize("junk", ["=", "!", " ", "+", "/"])
+    def test_segments_are_strict_base64url(self, user, signing_key, junk):
+        header, payload, signature = signing_key.token_for(user).split(".")
+
+        assert rejected(f"{header}.{payload}.{signature}{junk}") == "malformed token"
+        assert rejected(f"{header}{junk}.{payload}.{signature}") == "malformed token"
+
 
 class TestKeyCache:
     def test_cached_keys_verify_without_queries(self, user, signing_key, django_assert_num_queries):
