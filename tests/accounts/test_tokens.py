@@ -148,10 +148,14 @@ class TestSupportedAlgorithms:
 
 
 class TestRejectedTokens:
-    def test_bad_signature(self, user, signing_key):
-        impostor = SigningKey(signing_key.kid, "EdDSA", generate_private_key("EdDSA"))
+    @pytest.mark.parametrize("algorithm", ALGORITHMS)
+    def test_bad_signature(self, user, algorithm):
+        key = create_signing_key(algorithm)
+        impostor = SigningKey(key.kid, algorithm, generate_private_key(algorithm))
 
         assert rejected(impostor.token_for(user)) == "invalid signature"
+        header, payload, signature = key.token_for(user).split(".")
+        assert rejected(f"{header}.{payload}.{signature[:-8]}") == "invalid signature"
 
     def test_tampered_payload(self, user, other_user, signing_key):
         header, _, signature = signing_key.token_for(user).split(".")
