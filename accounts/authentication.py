@@ -59,10 +59,9 @@ class BetterAuthJWTAuthentication(BaseAuthentication):
             verified = tokens.verify_jwt(token)
         except tokens.TokenError as error:
             raise AuthenticationFailed(str(error)) from None
-        try:
-            user = User.objects.get(pk=verified.user_id)  # the one query of this path
-        except User.DoesNotExist:
-            raise AuthenticationFailed("user not found") from None
+        user = User.objects.by_id(verified.user_id)  # the one query of this path
+        if user is None:
+            raise AuthenticationFailed("user not found")
         return user, verified.claims
 
     def authenticate_header(self, request: Request) -> str:

@@ -9,7 +9,7 @@ from rest_framework import status
 from rest_framework.test import APIRequestFactory
 
 from accounts.authentication import BetterAuthJWTAuthentication, BetterAuthSessionAuthentication
-from accounts.models import Jwk
+from accounts.models import Jwk, User
 from tests.accounts.urls import urlpatterns
 from tests.factories import SessionFactory, UserFactory
 from tests.tokens import (
@@ -383,3 +383,23 @@ def test_jwt_client_fixture_sends_a_real_better_auth_jwt(jwt_client, user):
 
     assert response.status_code == status.HTTP_200_OK
     assert response.json() == {"user_id": user.id, "auth": "dict"}
+
+
+class TestUserById:
+    def test_loads_the_same_user_as_the_orm(self, user):
+        loaded = User.objects.by_id(user.pk)
+
+        assert loaded is not None
+        expected = User.objects.get(pk=user.pk)
+        assert [getattr(loaded, f.attname) for f in User._meta.concrete_fields] == [
+            getattr(expected, f.attname) for f in User._meta.concrete_fields
+        ]
+        assert loaded._state.adding is False
+
+    def test_unknown_id_is_none(self, user):
+        assert User.objects.by_id(user.pk + "x") is None
+        assert User.objects.by_id("") is None
+
+    def test_costs_one_query(self, user, django_assert_num_queries):
+        with django_assert_num_queries(1):
+            User.objects.by_id(user.pk)
