@@ -77,6 +77,13 @@ class Server:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in children.read_text().split()]
 
+    def wait_for_workers(self, count: int, timeout: float = 10.0) -> list[int]:
+        """The worker pids once `count` are running: the master forks them one by one."""
+        deadline = time.monotonic() + timeout
+        while len(pids := self.worker_pids()) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return pids
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 

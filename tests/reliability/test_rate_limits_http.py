@@ -23,7 +23,7 @@ def limited_server(tmp_path, server_key):
         tmp_path, WEB_CONCURRENCY=str(WORKERS), RATE_LIMIT_WRITES=rate,
         RATE_LIMIT_AUTH_FAILURES=rate,
     ) as server:  # fmt: skip
-        assert len(server.worker_pids()) == WORKERS
+        assert len(server.wait_for_workers(WORKERS)) == WORKERS
         yield server
 
 

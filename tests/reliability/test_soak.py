@@ -142,7 +142,7 @@ def test_soak(tmp_path, server_key):
         ]
         for client in clients:
             client.start()
-        pids = server.worker_pids()
+        pids = server.wait_for_workers(WORKERS)
         samples = []  # (seconds, total worker RSS in KiB, database connections)
         while time.monotonic() < deadline:
             time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
