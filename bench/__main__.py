@@ -374,6 +374,10 @@ class Bench:
                 timing=True,
             )
             self.result["paced"] = paced.to_json()
+            # Every request type has now run many times in every worker: from here on,
+            # RSS growth would be a leak, not caches and allocator pools filling up.
+            for server in servers.values():
+                rss[server.name]["steady"] = server.worker_rss()
             summary_line = f"{paced.rps:.0f} req/s, p95 {paced.p95_ms:.1f} ms"
             log(f"100 users: {summary_line}, {paced.errors} errors")
 

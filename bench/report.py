@@ -168,7 +168,7 @@ def rss_lines(rss: dict) -> list[str]:
     lines = []
     for server, phases in rss.items():
         parts = []
-        for phase in ("start", "warm", "end"):
+        for phase in ("start", "warm", "steady", "end"):
             values = phases.get(phase) or {}
             if values:
                 parts.append(f"{phase} {min(values.values()):.0f}-{max(values.values()):.0f}")
@@ -223,10 +223,14 @@ def check_targets(result: dict) -> list[tuple[bool, str]]:
             f"list: same number of queries for 200 and 1000 tasks ({small} / {large})",
         )
     rss = result.get("rss", {}).get("app", {})
-    if rss.get("warm") and rss.get("end"):
-        growth = max(rss["end"].values()) - max(rss["warm"].values())
+    baseline = rss.get("steady") or rss.get("warm")
+    if baseline and rss.get("end"):
+        # Per worker, from the end of the 100-users mode (every path warm) to the end.
+        growth = max(rss["end"].get(pid, 0) - mib for pid, mib in baseline.items())
+        since = "the 100-users mode" if rss.get("steady") else "warm-up"
         check(
-            growth < 20, f"app worker RSS grew {growth:+.1f} MiB from warm-up to end (flat: < 20)"
+            growth < 20,
+            f"app worker RSS grew at most {growth:+.1f} MiB from {since} to end (flat: < 20)",
         )
     return checks
 
