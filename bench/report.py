@@ -176,6 +176,18 @@ def rss_lines(rss: dict) -> list[str]:
     return lines
 
 
+def rss_series_line(result: dict[str, Any]) -> str | None:
+    """The app's largest worker RSS after each saturation scenario, in run order."""
+    series = [
+        f"{item['scenario']} {item['worker_rss_mib']['app']:.0f}"
+        for item in result.get("saturation", [])
+        if item.get("worker_rss_mib", {}).get("app")
+    ]
+    return (
+        "largest app worker RSS MiB after each scenario: " + ", ".join(series) if series else None
+    )
+
+
 def check_targets(result: dict) -> list[tuple[bool, str]]:
     checks: list[tuple[bool, str]] = []
 
@@ -223,16 +235,25 @@ def check_targets(result: dict) -> list[tuple[bool, str]]:
             f"list: same number of queries for 200 and 1000 tasks ({small} / {large})",
         )
     rss = result.get("rss", {}).get("app", {})
-    baseline = rss.get("steady") or rss.get("warm")
-    if baseline and rss.get("end"):
-        # Per worker, from the end of the 100-users mode (every path warm) to the end.
-        growth = max(rss["end"].get(pid, 0) - mib for pid, mib in baseline.items())
-        since = "the 100-users mode" if rss.get("steady") else "warm-up"
+    after = _rss_after_largest_lists(result)
+    if after is not None and rss.get("end"):
+        # High-water marks are not leaks: 1000-task lists at saturation (two per worker at
+        # once) set the peak; from there to the end, through every other scenario, a
+        # leak would show as growth.
+        growth = max(rss["end"].values()) - after
         check(
             growth < 20,
-            f"app worker RSS grew at most {growth:+.1f} MiB from {since} to end (flat: < 20)",
+            f"app worker RSS {growth:+.1f} MiB from after the 1000-task lists to the end "
+            "(flat: < 20)",
         )
     return checks
+
+
+def _rss_after_largest_lists(result: dict[str, Any]) -> float | None:
+    for item in result.get("saturation", []):
+        if item["scenario"] == "list_1000":
+            return item.get("worker_rss_mib", {}).get("app")
+    return None
 
 
 def mix_description() -> str:
@@ -261,7 +282,10 @@ def summary(result: dict[str, Any]) -> str:
     if result.get("skipped"):
         parts.append("Skipped (time budget): " + ", ".join(result["skipped"]))
     if result.get("rss"):
-        parts.append("\n".join(rss_lines(result["rss"])))
+        lines = rss_lines(result["rss"])
+        if series := rss_series_line(result):
+            lines.append(series)
+        parts.append("\n".join(lines))
     checks = check_targets(result)
     if checks:
         parts.append(
