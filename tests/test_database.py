@@ -60,3 +60,11 @@ def test_health_check_refuses_an_aborted_transaction(transactional_db):
         raw.rollback()
         raw.autocommit = True
     assert connection.is_usable()
+
+
+def test_sessions_price_random_reads_for_ssds(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW random_page_cost")
+        assert cursor.fetchone() == ("1.1",)
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone() == ("10s",)
