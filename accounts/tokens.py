@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -126,7 +127,7 @@ def _jwt_header(token: str) -> dict[str, Any]:
         raise TokenError("token header too large")
     try:
         header = _parse_segment(segment)
-    except ValueError:  # binascii.Error, UnicodeError and JSONDecodeError are ValueErrors
+    except (ValueError, RecursionError):  # binascii, Unicode and JSON errors are ValueErrors
         raise TokenError("malformed token") from None
     if not isinstance(header, dict):
         raise TokenError("malformed token")
@@ -184,7 +185,7 @@ def _decode(token: str, header: dict[str, Any], key: jwt.PyJWK | str) -> Claims:
         raise TokenError("invalid signature")
     try:
         claims = _parse_segment(signing_input.partition(".")[2])
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise TokenError("malformed token") from None
     if not isinstance(claims, dict):
         raise TokenError("malformed token")
@@ -199,6 +200,8 @@ def _check_claims(claims: Claims) -> None:
     for name, kinds in CLAIM_TYPES.items():
         value = claims.get(name)
         if name in claims and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise TokenError(f"invalid {name} claim")
+        if isinstance(value, float) and not math.isfinite(value):  # 1e999 parses as inf
             raise TokenError(f"invalid {name} claim")
     now = time.time()
     if claims["exp"] <= now - LEEWAY_SECONDS:
@@ -225,11 +228,17 @@ def _check_issuer_and_audience(claims: Claims, *, required: bool) -> None:
             raise TokenError("invalid audience")
 
 
+def _printable(value: str) -> bool:
+    """No control characters, separators or lone surrogates: PostgreSQL text cannot hold
+    NUL, and an id or token with any of them is never one Better Auth made."""
+    return value.isprintable()
+
+
 def _subject(claims: Claims, names: tuple[str, ...]) -> str:
     for name in names:
         value = claims.get(name)
         if isinstance(value, str) and value:
-            if len(value) > MAX_ID_LENGTH:
+            if len(value) > MAX_ID_LENGTH or not _printable(value):
                 raise TokenError("invalid subject")
             return value
     raise TokenError("token has no subject")
@@ -425,7 +434,7 @@ def session_token_from(value: str, *, require_signature: bool) -> str:
         token = value
     elif not _session_signature_matches(token, signature):
         raise TokenError("invalid signature")
-    if not token or len(token) > MAX_ID_LENGTH:
+    if not token or len(token) > MAX_ID_LENGTH or not _printable(token):
         raise TokenError("malformed session token")
     return token
 

@@ -128,6 +128,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "config.postgresql"
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
+    # TCP keepalives: NAT gateways and load balancers forget idle connections (often
+    # after 350 s, under CONN_MAX_AGE); a probe every minute keeps them known, and a
+    # peer gone for good makes the socket readable, which the health check notices.
+    _options.setdefault("keepalives", 1)
+    _options.setdefault("keepalives_idle", 60)
+    _options.setdefault("keepalives_interval", 10)
+    _options.setdefault("keepalives_count", 3)
     # Server-side limits: a stuck query or an abandoned transaction never holds a worker.
     _session = {}  # settings of this service's sessions only, never of Better Auth's
     _statement_timeout_ms = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 10_000)

@@ -6,6 +6,8 @@ request's queries. Between requests a healthy connection is idle, with nothing
 to read. A connection the server ended (restart, failover, idle timeout,
 `pg_terminate_backend`) has its error message or end-of-file waiting on the
 socket, so a zero-timeout poll tells the two apart without asking the server.
+A middlebox that drops idle connections silently is kept away by TCP keepalives
+(settings.py), which also make a dead peer's socket readable.
 """
 
 import select
@@ -23,8 +25,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         if connection.info.transaction_status not in USABLE_STATES:
             return False  # an aborted transaction, or a connection in an unknown state
+        poller = select.poll()  # not select(): it fails for descriptors over 1023
         try:
-            readable, _, _ = select.select([connection.fileno()], [], [], 0)
+            poller.register(connection.fileno(), select.POLLIN)
+            return not poller.poll(0)
         except (OSError, ValueError):  # the socket is gone
             return False
-        return not readable

@@ -153,6 +153,11 @@ class TestRealBetterAuthCredentials:
 
 
 class TestRejected:
+    @pytest.mark.parametrize("value", ["abc%00def", "abc%01def", "abc%0Adef"])
+    def test_session_token_with_control_characters(self, api_client, value):
+        # PostgreSQL text cannot hold NUL: sent to the database, this was a 500.
+        assert_unauthorized(get(api_client, f"Bearer {value}"), "malformed session token")
+
     def test_no_credentials(self, api_client):
         assert_unauthorized(get(api_client), "Authentication credentials were not provided.")
 

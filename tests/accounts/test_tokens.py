@@ -316,6 +316,27 @@ class TestRejectedTokens:
 
         assert rejected(token) == f"invalid {claim} claim"
 
+    @pytest.mark.parametrize(
+        ("payload", "message"),
+        [
+            (b'{"exp": 1e999}', "invalid exp claim"),  # json.loads makes it inf
+            (b"[" * 2900 + b"]" * 2900, "malformed token"),  # RecursionError in json
+        ],
+    )
+    def test_signed_payloads_that_python_parses_oddly(self, user, signing_key, payload, message):
+        claims = json.dumps(better_auth_claims(user)).encode()
+        raw = payload if payload.startswith(b"[") else claims[:-1] + b", " + payload[1:]
+        raw = raw.replace(b'"exp": %d, ' % better_auth_claims(user)["exp"], b"", 1)
+        token = jwt.api_jws.encode(
+            raw, signing_key.private_key, algorithm="EdDSA", headers={"kid": signing_key.kid}
+        )
+
+        assert rejected(token) == message
+
+    @pytest.mark.parametrize("sub", ["user\x00id", "user\nid", "\ud800"])
+    def test_subject_with_control_characters(self, user, signing_key, sub):
+        assert rejected(signing_key.token_for(user, sub=sub)) == "invalid subject"
+
     @pytest.mark.parametrize("value", [float("inf"), float("nan")])
     def test_non_finite_numbers_are_not_json(self, user, signing_key, value):
         assert rejected(signing_key.token_for(user, exp=value)) == "malformed token"
