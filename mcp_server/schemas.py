@@ -49,6 +49,11 @@ Position = Annotated[
             maximum=MAX_INT),
 ]  # fmt: skip
 Date = Annotated[str, _schema("YYYY-MM-DD.", type="string", format="date")]
+# List filters, shared by list_tasks and task_stats.
+HasTags = Annotated[list[str] | None, Field(description="Tasks having all of these.")]
+DueBefore = Annotated[Date | None, Field(description="Due on or before.")]
+DueAfter = Annotated[Date | None, Field(description="Due on or after.")]
+Search = Annotated[str | None, Field(description="Words in title or description.")]
 Status = Annotated[
     str, _schema("`all` (default), `pending` or `completed`.", type="string",
                  enum=["all", "pending", "completed"])
