@@ -62,7 +62,7 @@ VERIFIED_TOKEN_CACHE_SIZE = 2048  # per process; an entry is one token and its c
 ASYMMETRIC_KEY_TYPES = frozenset({"OKP", "EC", "RSA"})
 PUBLIC_JWK_MEMBERS = frozenset({"kty", "crv", "x", "y", "n", "e", "alg", "kid", "use"})
 APP_TOKEN_SUBJECT_CLAIMS = ("sub", "id", "user_id", "userId")
-NUMBER = (int, float)  # a JSON number; NaN and Infinity never parse (_no_constant)
+NUMBER = (int, float)  # a finite JSON number: NaN/Infinity never parse, 1e999 is refused
 CLAIM_TYPES = {"exp": NUMBER, "nbf": NUMBER, "iat": NUMBER, "sub": str, "jti": str}
 JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # unpadded base64url
 
