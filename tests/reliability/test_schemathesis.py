@@ -38,7 +38,6 @@ def _load_schema() -> schemathesis.schemas.BaseSchema:
 
 
 schema = _load_schema()
-credentials_mount = schema.include(path_regex=r"^/api/(tasks|me)")
 
 
 def test_the_server_serves_the_schema_under_test(server):
@@ -86,11 +85,7 @@ def test_stateful_sequences_follow_the_links(server, owner):
     conforms, a created task can be read back, a deleted one is gone (use after free)."""
     user, token, _ = owner
 
-    # The credentials' mount only: a generated `{user_id}` draws differently depending on the
-    # previous response, which Hypothesis rejects as FlakyStrategyDefinition (a test-engine
-    # error, not a finding). The `{user_id}` mount is covered by the per-operation test above
-    # and by tests/reliability/test_tenancy_http.py.
-    class Sequences(credentials_mount.as_state_machine()):
+    class Sequences(schema.as_state_machine()):
         def before_call(self, case):
             aim(case, user, [])  # ids come from the links
 
