@@ -20,6 +20,8 @@
 --   BENCH_OUT    where done() writes the samples
 --   BENCH_THREADS  number of wrk threads (to split the delete pool)
 --   BENCH_TIMING "1" for per-operation timing (one connection per thread)
+--   BENCH_T0_US  CLOCK_MONOTONIC microseconds when wrk was started: each sample says when
+--                its request left, so the Python side can leave out the ramp-up
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -33,6 +35,7 @@ local function now_us()
    return tonumber(ts.tv_sec) * 1000000 + math.floor(tonumber(ts.tv_nsec) / 1000)
 end
 
+local t0_us = tonumber(os.getenv("BENCH_T0_US")) or now_us()
 local think_min, think_max = 0, 0
 do
    local a, b = (os.getenv("BENCH_THINK") or "0"):match("^(%d+),(%d+)$")
@@ -60,9 +63,12 @@ local timing = os.getenv("BENCH_TIMING") == "1"
 local ops, weights, total_weight = {}, {}, 0
 local created = {}      -- tasks this connection created: {user, id}, for `delete`
 local pending_op, started_at
--- Globals read back by done() through thread:get(): flat arrays of primitives.
-samples_op, samples_status, samples_us = {}, {}, {}
-status_counts = {}
+local status_counts = {}
+-- Globals read back by done() through thread:get(): strings and booleans only. wrk 4.2's
+-- thread:get() pops its thread's Lua stack once too often for every table it copies
+-- (script_copy_value), and with a few tables per thread wrk crashed in done().
+samples_text = ""  -- timing: one "s op status micros started_at" line per response
+status_text = ""   -- throughput: one "st status count" line per status
 exhausted = false
 
 local JSON = "application/json"
@@ -232,11 +238,16 @@ end
 
 function response(status, headers, body)
    if timing then
-      local elapsed = now_us() - started_at
-      local n = #samples_us + 1
-      samples_op[n], samples_status[n], samples_us[n] = pending_op, status, elapsed
+      -- ~120 lines per connection a minute when paced: appending stays cheap.
+      samples_text = samples_text .. string.format("s %s %d %d %d\n", pending_op, status,
+         now_us() - started_at, started_at - t0_us)
    else
       status_counts[status] = (status_counts[status] or 0) + 1
+      local lines = {}
+      for code, count in pairs(status_counts) do
+         lines[#lines + 1] = string.format("st %d %d\n", code, count)
+      end
+      status_text = table.concat(lines)
    end
    if status == 201 then
       local id = body:match('"id"%s*:%s*"([%x%-]+)"')
@@ -254,16 +265,7 @@ function done(summary, latency, requests)
       out:write(string.format("wrk_latency %g %d\n", p, latency:percentile(p)))
    end
    for _, thread in ipairs(threads) do
-      local ops_, statuses, values = thread:get("samples_op"), thread:get("samples_status"),
-          thread:get("samples_us")
-      local lines = {}
-      for i = 1, #values do
-         lines[i] = string.format("s %s %d %d", ops_[i], statuses[i], values[i])
-      end
-      if #lines > 0 then out:write(table.concat(lines, "\n"), "\n") end
-      for status, count in pairs(thread:get("status_counts")) do
-         out:write(string.format("st %d %d\n", status, count))
-      end
+      out:write(thread:get("samples_text"), thread:get("status_text"))
       if thread:get("exhausted") then out:write("exhausted ", thread:get("thread_index"), "\n") end
    end
    out:close()

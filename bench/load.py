@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
+import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,6 +83,11 @@ class Run:
     db_cpu_ms_per_req: float | None = None
     loadgen_cpu_ms_per_req: float | None = None
     exhausted_threads: int = 0
+    # Timing mode: requests sent in the first `ramp_seconds` (100 connections opening and
+    # sending at once while wrk's threads still load their data) count for errors and
+    # throughput, not for latency.
+    ramp_seconds: float = 0.0
+    ramp_requests: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -95,20 +101,23 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[int(min(rank, len(sorted_values))) - 1]
 
 
-def parse_output(path: Path, server: str, scenario: str) -> Run:
+def parse_output(path: Path, server: str, scenario: str, ramp_seconds: float = 0.0) -> Run:
     summary: list[int] = []
     wrk_latency: dict[str, int] = {}
     samples: dict[str, list[float]] = defaultdict(list)
     statuses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     all_statuses: dict[str, int] = defaultdict(int)
-    exhausted = 0
+    exhausted = ramp_requests = 0
     for line in path.read_text().splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "s":
-            op, status, micros = rest.split()
-            samples[op].append(int(micros) / 1000)
+            op, status, micros, sent_at = rest.split()
             statuses[op][status] += 1
             all_statuses[status] += 1
+            if int(sent_at) < ramp_seconds * 1e6:
+                ramp_requests += 1
+            else:
+                samples[op].append(int(micros) / 1000)
         elif kind == "st":
             status, count = rest.split()
             all_statuses[status] += int(count)
@@ -125,16 +134,18 @@ def parse_output(path: Path, server: str, scenario: str) -> Run:
     ops: dict[str, OpStats] = {}
     errors = 0
     everything: list[float] = []
-    for op, values in sorted(samples.items()):
-        values.sort()
-        everything.extend(values)
+    for op, by_status in sorted(statuses.items()):
         expected = str(EXPECTED_STATUS.get(op, 200))
-        op_errors = sum(n for status, n in statuses[op].items() if status != expected)
+        op_errors = sum(n for status, n in by_status.items() if status != expected)
         errors += op_errors
+        values = sorted(samples[op])
+        if not values:  # every one of them was sent during the ramp-up
+            continue
+        everything.extend(values)
         ops[op] = OpStats(
             count=len(values),
             errors=op_errors,
-            statuses=dict(statuses[op]),
+            statuses=dict(by_status),
             p50_ms=percentile(values, 50),
             p95_ms=percentile(values, 95),
             p99_ms=percentile(values, 99),
@@ -142,7 +153,7 @@ def parse_output(path: Path, server: str, scenario: str) -> Run:
             mean_ms=sum(values) / len(values),
         )
     everything.sort()
-    if not samples:  # throughput mode: every expected status is a 2xx
+    if not statuses:  # throughput mode: every expected status is a 2xx
         errors = sum(n for status, n in all_statuses.items() if not status.startswith("2"))
     socket_errors = {"connect": connect, "read": read, "write": write, "timeout": timeout}
     seconds = duration_us / 1e6
@@ -168,6 +179,8 @@ def parse_output(path: Path, server: str, scenario: str) -> Run:
         statuses=dict(all_statuses),
         ops=ops,
         exhausted_threads=exhausted,
+        ramp_seconds=ramp_seconds,
+        ramp_requests=ramp_requests,
     )
 
 
@@ -229,6 +242,7 @@ def run_wrk(
     pool: Path | None = None,
     server: str = "app",
     log: Path | None = None,
+    ramp_seconds: float = 0.0,
 ) -> tuple[Run, float]:
     """Run one bounded wrk load; returns the parsed run and wrk's own CPU seconds.
 
@@ -245,6 +259,7 @@ def run_wrk(
         "BENCH_OUT": str(out),
         "BENCH_THREADS": str(threads),
         "BENCH_TIMING": "1" if timing else "0",
+        "BENCH_T0_US": str(time.monotonic_ns() // 1000),  # the clock load.lua reads
     }
     command = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
@@ -272,4 +287,4 @@ def run_wrk(
     if process.returncode != 0 or not out.exists():
         raise RuntimeError(f"wrk failed ({process.returncode}):\n{output.decode(errors='replace')}")
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return parse_output(out, server, scenario.name), cpu
+    return parse_output(out, server, scenario.name, ramp_seconds), cpu

@@ -64,8 +64,11 @@ def paced_table(run: dict) -> str:
             str(run["errors"]),
         ]
     )
+    ramp = run.get("ramp_seconds") or 0
+    timed = f", latency after a {ramp:.0f}s ramp-up ({run.get('ramp_requests', 0)} left out)"
     header = (
-        f"100 users ({run['seconds']:.0f}s, think 0.2-0.8 s): {run['rps']:.0f} req/s, "
+        f"100 users ({run['seconds']:.0f}s, think 0.2-0.8 s{timed if ramp else ''}): "
+        f"{run['rps']:.0f} req/s, "
         f"server CPU {_ms(run['server_cpu_ms_per_req'])} ms/req, "
         f"PostgreSQL CPU {_ms(run['db_cpu_ms_per_req'])} ms/req"
     )

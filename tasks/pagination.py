@@ -1,9 +1,9 @@
 """The list envelope: one page of tasks plus totals of the whole filtered set."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -12,6 +12,14 @@ from rest_framework.response import Response
 from tasks.models import Task
 
 MAX_INT = 2**31 - 1
+
+
+class Rows(Protocol):
+    """What the paginator needs of its rows: a QuerySet, or selectors.TaskListRows."""
+
+    def __getitem__(self, page: slice) -> Any: ...
+
+    def aggregate(self, **aggregates: Any) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +56,7 @@ class TaskPagination(LimitOffsetPagination):
     max_limit = 1000
     offset_alias = "skip"
 
-    def paginate_queryset(
-        self, queryset: QuerySet, request: Request, view: Any = None
-    ) -> list[Any]:
+    def paginate_queryset(self, queryset: Rows, request: Request, view: Any = None) -> list[Any]:
         self.request = request
         self.limit = self.get_limit(request)
         self.offset = self.get_offset(request)

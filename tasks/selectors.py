@@ -5,22 +5,25 @@ backends and paginator over plain query parameters, so every API filters,
 searches, sorts, paginates and rejects bad values identically.
 """
 
+import secrets
 import uuid
 from collections.abc import Mapping
-from functools import cache
+from datetime import date
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections
 from django.db.models import QuerySet
 from django.http import HttpRequest, QueryDict
+from django.utils import timezone
 from rest_framework.request import Request
 
 from accounts.models import User
 from tasks.filters import TaskListOptions
 from tasks.models import Task
 from tasks.pagination import TaskPage, TaskPagination
-from tasks.serializers import task_rows
+from tasks.serializers import TaskRow, task_row, task_rows
 
 
 def task_queryset(*, user: User) -> QuerySet[Task]:
@@ -69,8 +72,75 @@ def task_list(*, user: User, params: Mapping[str, str]) -> TaskPage:
     paginator = TaskPagination()
     # Rows, not model instances: a list only reads, and building up to a thousand
     # Task objects cost more than serializing them (see task_rows).
-    paginator.paginate_queryset(task_rows(_filter(task_queryset(user=user), request)), request)
+    paginator.paginate_queryset(TaskListRows(user, request), request)
     return paginator.task_page
+
+
+# The pagination parameters: the paginator reads them, the filter backends never do.
+_PAGE_PARAMS = frozenset((TaskPagination.limit_query_param, TaskPagination.offset_query_param)) | {
+    TaskPagination.offset_alias
+}
+
+
+class TaskListRows:
+    """`task_rows` of `user`'s tasks filtered by `request`, as TaskPagination slices and
+    counts them.
+
+    On PostgreSQL a page runs SQL built once per worker for each set of filter, search
+    and sort parameters (and day: `overdue` compares with today), with the owner and
+    the page bound as parameters. Building and compiling the ORM query was 60% of a
+    200-task list's CPU (bench: 1.66 of 2.68 ms). Anything else, counts included,
+    builds the query as before.
+    """
+
+    def __init__(self, user: User, request: Request) -> None:
+        self.user, self.request = user, request
+
+    @cached_property
+    def queryset(self) -> QuerySet:
+        return task_rows(_filter(task_queryset(user=self.user), self.request))
+
+    def aggregate(self, **aggregates: Any) -> dict[str, Any]:
+        return self.queryset.aggregate(**aggregates)
+
+    def __getitem__(self, page: slice) -> list[TaskRow]:
+        compiled = None
+        if connections[Task.objects.db].vendor == "postgresql":
+            params = self.request.query_params
+            key = sorted(
+                (name, tuple(params.getlist(name))) for name in params if name not in _PAGE_PARAMS
+            )
+            compiled = _list_sql(tuple(key), timezone.localdate())
+        if compiled is None:
+            return list(self.queryset[page])
+        sql, values, owner_at = compiled
+        values = [*values[:owner_at], self.user.pk, *values[owner_at + 1 :]]
+        with connections[Task.objects.db].cursor() as cursor:
+            cursor.execute(sql, [*values, page.stop - page.start, page.start])
+            return [task_row(row) for row in cursor.fetchall()]
+
+
+_OWNER = f"owner-{secrets.token_hex(16)}"  # stands for the user in cached list SQL
+
+
+@lru_cache(maxsize=256)
+def _list_sql(
+    params: tuple[tuple[str, tuple[str, ...]], ...], today: date
+) -> tuple[str, tuple[Any, ...], int] | None:
+    """A list's SQL for these parameters, unpaged, and where its owner parameter is.
+
+    None when the owner's placeholder is not exactly one parameter: that list is
+    then built by the ORM each time. Invalid parameters raise, and are not cached.
+    """
+    query = QueryDict(mutable=True)
+    for name, values in params:
+        query.setlist(name, list(values))
+    rows = task_rows(_filter(task_queryset(user=User(pk=_OWNER)), _query_request(query)))
+    sql, values = rows.query.sql_with_params()
+    owner_at = [index for index, value in enumerate(values) if value == _OWNER]
+    if len(owner_at) != 1:
+        return None
+    return f"{sql} LIMIT %s OFFSET %s", tuple(values), owner_at[0]
 
 
 def _filter(queryset: QuerySet[Task], request: Request) -> QuerySet[Task]:

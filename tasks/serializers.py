@@ -59,10 +59,14 @@ class _UtcIso(Func):
 TAGS = TASK_FIELDS.index("tags")
 
 
+def task_row(row: tuple[Any, ...]) -> TaskRow:
+    """A row of `task_rows`' SQL on PostgreSQL (tags as JSON text) as a TaskRow."""
+    return TaskRow(*row[:TAGS], orjson.loads(row[TAGS]), *row[TAGS + 1 :])
+
+
 class _TaskRowIterable(ValuesListIterable):
     def __iter__(self) -> Iterator[TaskRow]:
-        for row in super().__iter__():
-            yield TaskRow(*row[:TAGS], orjson.loads(row[TAGS]), *row[TAGS + 1 :])
+        return map(task_row, super().__iter__())
 
 
 def task_rows(queryset: QuerySet[Task]) -> QuerySet:

@@ -134,9 +134,24 @@ def test_load_data_files_and_scenarios_match_the_lua_script(dataset, tmp_path):
 def test_parse_output_counts_statuses_and_percentiles(tmp_path):
     out = tmp_path / "out.txt"
     lines = ["summary 2000000 4 100 0 0 0 1 0", "wrk_latency 99 9000"]
-    lines += ["s get 200 1000", "s get 200 3000", "s create 201 2000", "s create 400 5000"]
+    lines += ["s get 200 1000 0", "s get 200 3000 5", "s create 201 2000 9", "s create 400 5000 12"]
     out.write_text("\n".join(lines) + "\n")
     run = parse_output(out, "app", "x")
     assert (run.requests, run.rps, run.errors) == (4, 2.0, 1)
     assert run.ops["get"].p50_ms == 1.0
     assert run.ops["create"].errors == 1
+    assert run.ramp_requests == 0
+
+
+def test_parse_output_leaves_the_ramp_up_out_of_latency_but_not_out_of_errors(tmp_path):
+    out = tmp_path / "out.txt"
+    lines = ["summary 4000000 5 100 0 0 0 1 0"]
+    # op status micros sent_at (microseconds since wrk started)
+    lines += ["s get 200 900000 100", "s put 500 800000 1999999", "s get 200 2000 2000000"]
+    lines += ["s get 200 4000 3500000", "s toggle 200 3000 3900000"]
+    out.write_text("\n".join(lines) + "\n")
+    run = parse_output(out, "app", "x", ramp_seconds=2)
+    assert (run.requests, run.errors, run.ramp_requests) == (5, 1, 2)
+    assert set(run.ops) == {"get", "toggle"}  # put: only sent during the ramp-up
+    assert run.ops["get"].count == 2
+    assert run.ops["get"].max_ms == run.max_ms == 4.0
