@@ -24,7 +24,9 @@ created = client.post("/api/tasks", {"title": "a", "tags": ["x", "y"], "priority
                                      "due_date": "2020-01-01"}, format="json")
 task_id = created.json()["task"]["id"]
 client.post("/api/tasks", {"title": "b", "tags": ["y"]}, format="json")
+got = client.get(f"/api/tasks/{task_id}").json()["task"]
 statuses = {
+    "get": [got["tags"], got["due_date"], got["created_at"] == created.json()["task"]["created_at"]],
     "create": created.status_code,
     "tags": [t["title"] for t in client.get("/api/tasks", {"tags": "x,y"}).json()["tasks"]],
     "search": client.get("/api/tasks", {"search": "B"}).json()["total"],
@@ -57,6 +59,7 @@ def test_api_works_on_the_embedded_sqlite_default(tmp_path):
     result = run("-c", SCRIPT)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "get": [["x", "y"], "2020-01-01", True],
         "create": 201,
         "tags": ["a"],
         "search": 1,
