@@ -26,7 +26,7 @@ task_id = created.json()["task"]["id"]
 client.post("/api/tasks", {"title": "b", "tags": ["y"]}, format="json")
 got = client.get(f"/api/tasks/{task_id}").json()["task"]
 statuses = {
-    "get": [got["tags"], got["due_date"], got["created_at"] == created.json()["task"]["created_at"]],
+    "get": [got["tags"], got["due_date"], got["id"] == created.json()["task"]["id"]],
     "create": created.status_code,
     "tags": [t["title"] for t in client.get("/api/tasks", {"tags": "x,y"}).json()["tasks"]],
     "search": client.get("/api/tasks", {"search": "B"}).json()["total"],
