@@ -2,9 +2,10 @@
 
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.db import connections, models
+from django.db.models import QuerySet
 
 M = TypeVar("M", bound=models.Model)
 
@@ -48,3 +49,25 @@ def _converters(model: type[models.Model], alias: str) -> list[tuple[int, Any, l
         if converters:
             result.append((index, column, converters))
     return result
+
+
+class Compiled(NamedTuple):
+    """A queryset's SQL with one parameter left to bind on each run."""
+
+    sql: str
+    params: tuple[Any, ...]
+    slot: int  # the index in `params` of the parameter to bind
+
+    def bind(self, value: Any) -> list[Any]:
+        return [*self.params[: self.slot], value, *self.params[self.slot + 1 :]]
+
+
+def compile_for(queryset: QuerySet, placeholder: str) -> Compiled | None:
+    """`queryset`'s SQL once, to run again with another value in `placeholder`'s place.
+
+    None when `placeholder` is not exactly one of the parameters: then there is no
+    telling which one to replace, and the caller builds its query each time.
+    """
+    sql, params = queryset.query.sql_with_params()
+    slots = [index for index, value in enumerate(params) if value == placeholder]
+    return Compiled(sql, tuple(params), slots[0]) if len(slots) == 1 else None

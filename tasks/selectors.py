@@ -20,7 +20,7 @@ from django.utils import timezone
 from rest_framework.request import Request
 
 from accounts.models import User
-from config.sql import fetch_instance
+from config.sql import Compiled, compile_for, fetch_instance
 from tasks.filters import TaskListOptions
 from tasks.models import Task
 from tasks.pagination import TaskPage, TaskPagination
@@ -116,34 +116,29 @@ class TaskListRows:
             compiled = _list_sql(tuple(key), timezone.localdate())
         if compiled is None:
             return list(self.queryset[page])
-        sql, values, owner_at = compiled
-        values = [*values[:owner_at], self.user.pk, *values[owner_at + 1 :]]
         with connections[Task.objects.db].cursor() as cursor:
-            cursor.execute(sql, [*values, page.stop - page.start, page.start])
+            page_params = [page.stop - page.start, page.start]
+            cursor.execute(
+                f"{compiled.sql} LIMIT %s OFFSET %s", compiled.bind(self.user.pk) + page_params
+            )
             return [task_row(row) for row in cursor.fetchall()]
 
 
-_OWNER = f"owner-{secrets.token_hex(16)}"  # stands for the user in cached list SQL
+OWNER = f"owner-{secrets.token_hex(16)}"  # stands for the user in SQL built once
 
 
 @lru_cache(maxsize=256)
-def _list_sql(
-    params: tuple[tuple[str, tuple[str, ...]], ...], today: date
-) -> tuple[str, tuple[Any, ...], int] | None:
-    """A list's SQL for these parameters, unpaged, and where its owner parameter is.
+def _list_sql(params: tuple[tuple[str, tuple[str, ...]], ...], today: date) -> Compiled | None:
+    """A list's SQL for these parameters, unpaged, the owner to bind.
 
-    None when the owner's placeholder is not exactly one parameter: that list is
-    then built by the ORM each time. Invalid parameters raise, and are not cached.
+    None (see compile_for): that list is built by the ORM each time. Invalid
+    parameters raise, and are not cached.
     """
     query = QueryDict(mutable=True)
     for name, values in params:
         query.setlist(name, list(values))
-    rows = task_rows(_filter(task_queryset(user=User(pk=_OWNER)), _query_request(query)))
-    sql, values = rows.query.sql_with_params()
-    owner_at = [index for index, value in enumerate(values) if value == _OWNER]
-    if len(owner_at) != 1:
-        return None
-    return f"{sql} LIMIT %s OFFSET %s", tuple(values), owner_at[0]
+    rows = task_rows(_filter(task_queryset(user=User(pk=OWNER)), _query_request(query)))
+    return compile_for(rows, OWNER)
 
 
 def _filter(queryset: QuerySet[Task], request: Request) -> QuerySet[Task]:

@@ -1,15 +1,19 @@
 """Writes and reads of tasks that carry rules; the viewset (and MCP tools) call these."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from config.sql import Compiled, compile_for
 from tasks.models import IdempotencyKey, Task
+from tasks.selectors import OWNER, task_queryset
 
 
 class IdempotencyKeyReused(Exception):
@@ -73,7 +77,29 @@ def task_stats(*, queryset: QuerySet[Task]) -> dict[str, Any]:
     same single query as eleven `Count(filter=...)` columns, but Django compiles it
     in a fifth of the time, which was most of the profile endpoint's cost.
     """
-    rows = (
+    return _summary(_stats_rows(queryset))
+
+
+def user_task_stats(*, user: User) -> dict[str, Any]:
+    """task_stats of all of `user`'s tasks (the profile's), its SQL built once a day.
+
+    Building and compiling the aggregate was most of its cost (0.56 of 0.82 ms of CPU).
+    """
+    compiled = _user_stats_sql(timezone.localdate())
+    if compiled is None:
+        return task_stats(queryset=task_queryset(user=user))
+    with connections[Task.objects.db].cursor() as cursor:
+        cursor.execute(compiled.sql, compiled.bind(user.pk))
+        return _summary(cursor.fetchall())
+
+
+@lru_cache(maxsize=2)
+def _user_stats_sql(today: date) -> Compiled | None:  # `overdue` compares with today
+    return compile_for(_stats_rows(task_queryset(user=User(pk=OWNER))), OWNER)
+
+
+def _stats_rows(queryset: QuerySet[Task]) -> QuerySet:
+    return (
         queryset.order_by()
         .values_list("priority", "category", "completed")
         .annotate(
@@ -81,6 +107,9 @@ def task_stats(*, queryset: QuerySet[Task]) -> dict[str, Any]:
             n_overdue=Count("pk", filter=Q(completed=False, due_date__lt=timezone.localdate())),
         )
     )
+
+
+def _summary(rows: Iterable[tuple[str, str, bool, int, int]]) -> dict[str, Any]:
     by_priority = dict.fromkeys(Task.Priority.values, 0)
     by_category = dict.fromkeys(Task.Category.values, 0)
     total = completed = overdue = 0

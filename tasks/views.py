@@ -226,7 +226,7 @@ class ProfileView(APIView):
     permission_classes = PERMISSIONS
 
     def _profile(self, request: Request) -> Response:
-        stats = services.task_stats(queryset=Task.objects.filter(user=request.user))
+        stats = services.user_task_stats(user=request.user)
         return Response({"user": UserSerializer(request.user).data, "stats": stats})
 
     @extend_schema(summary="Profile and task stats", responses=ProfileSerializer)

@@ -426,6 +426,23 @@ class TestStats:
             "by_category": {"work": 2, "personal": 0, "shopping": 0, "health": 0, "other": 0},
         }
 
+    def test_profile_stats_match_the_stats_route_every_time_and_day(
+        self, auth_client, user, other_user, monkeypatch
+    ):
+        TaskFactory(user=user, priority="high", due_date=datetime.date(2027, 3, 1))
+        TaskFactory(user=user, completed=True, due_date=datetime.date(2020, 1, 1))
+        TaskFactory(user=user, category="health", due_date=datetime.date(2020, 1, 1))
+        TaskFactory(user=other_user, due_date=datetime.date(2020, 1, 1))
+        overdue = []
+        for today in (timezone.localdate(), datetime.date(2027, 4, 1)):
+            monkeypatch.setattr(timezone, "localdate", lambda today=today: today)
+            for _ in range(2):  # the second profile runs the SQL built by the first
+                stats = auth_client.get(reverse("me")).json()["stats"]
+                assert stats == auth_client.get(reverse("task-stats")).json()
+            overdue.append(stats["overdue_tasks"])
+        assert overdue == [1, 2]
+        assert stats["total_tasks"] == 3
+
     def test_stats_apply_filters(self, auth_client, user):
         TaskFactory(user=user, priority="high")
         TaskFactory(user=user, priority="low")

@@ -139,7 +139,7 @@ def test_invalid_list_parameters_are_refused_every_time(user):
 def test_a_placeholder_owner_that_is_ambiguous_falls_back_to_the_orm(two_lists, monkeypatch):
     user, _ = two_lists
     selectors._list_sql.cache_clear()
-    monkeypatch.setattr(selectors, "_OWNER", "%alpha%")  # also what search=alpha binds
+    monkeypatch.setattr(selectors, "OWNER", "%alpha%")  # also what search=alpha binds
 
     page = selectors.task_list(user=user, params={"search": "alpha"})
 
