@@ -26,7 +26,7 @@ class Rows(Protocol):
 class TaskPage:
     """One page of tasks and the totals of the whole filtered set."""
 
-    tasks: list[Task]
+    tasks: list[Any]  # task_rows: TaskRow dicts on PostgreSQL, named tuples elsewhere
     total: int
     completed_count: int
     limit: int
