@@ -9,8 +9,6 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tasks.models import Task
-
 MAX_INT = 2**31 - 1
 
 
