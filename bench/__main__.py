@@ -109,6 +109,24 @@ def server_env(database_url: str, port: int) -> dict[str, str]:
     return env
 
 
+def host_speed_ms() -> float:
+    """CPU ms for a fixed pure-Python loop, best of 5: how fast this (shared) host runs
+    Python right now. The same code's figures move with it from day to day."""
+
+    def loop() -> int:
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        return total
+
+    rounds = []
+    for _ in range(5):
+        started = time.process_time()
+        loop()
+        rounds.append(time.process_time() - started)
+    return round(1000 * min(rounds), 1)
+
+
 def machine() -> dict:
     load = os.getloadavg()
     try:
@@ -127,6 +145,7 @@ def machine() -> dict:
         "cpu_model": model,
         "python": platform.python_version(),
         "loadavg_at_start": [round(x, 2) for x in load],
+        "python_loop_ms_at_start": host_speed_ms(),
         "commit": commit,
     }
 
@@ -434,6 +453,7 @@ class Bench:
         for name, server in servers.items():
             rss[name]["end"] = server.worker_rss()
         self.result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        self.result["machine"]["python_loop_ms_at_end"] = host_speed_ms()
         return self.result
 
     def cleanup_files(self) -> None:

@@ -272,7 +272,9 @@ def summary(result: dict[str, Any]) -> str:
             f"{server['gunicorn_threads']} threads; {data['users']} users, "
             f"{data['tasks']:,} tasks; {machine.get('cpus')} x {machine.get('cpu_model')}, "
             f"load average {machine.get('loadavg_at_start', ['?'])[0]} -> "
-            f"{machine.get('loadavg_at_end', ['?'])[0]}"
+            f"{machine.get('loadavg_at_end', ['?'])[0]}; host speed: a 1M-step Python loop "
+            f"{machine.get('python_loop_ms_at_start', '?')} -> "
+            f"{machine.get('python_loop_ms_at_end', '?')} ms of CPU"
         )
     if result.get("micro"):
         parts.append(
