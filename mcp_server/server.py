@@ -273,9 +273,7 @@ async def complete_task(
     return await _call(
         ctx,
         lambda user: _task_result(
-            services.task_set_completed(
-                queryset=selectors.task_queryset(user=user), pk=task_id, completed=completed
-            )
+            services.task_set_completed(user=user, pk=task_id, completed=completed)
         ),
     )
 

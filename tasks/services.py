@@ -5,15 +5,14 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections, transaction
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
 from config.sql import Compiled, compile_for
 from tasks.models import IdempotencyKey, Task
-from tasks.selectors import OWNER, task_queryset
+from tasks.selectors import OWNER, task_get, task_last_position, task_queryset
 
 
 class IdempotencyKeyReused(Exception):
@@ -23,7 +22,7 @@ class IdempotencyKeyReused(Exception):
 def task_create(*, user: User, **fields: Any) -> Task:
     """Create a task for `user`; without a position it goes to the end of their list."""
     if fields.get("position") is None:
-        last = Task.objects.filter(user=user).aggregate(last=Max("position"))["last"]
+        last = task_last_position(user=user)
         # Past the largest integer, new tasks share the last position (ties sort newest first).
         fields["position"] = 0 if last is None else min(last + 1, Task.MAX_POSITION)
     task = Task(user=user, **fields)
@@ -54,17 +53,13 @@ def task_update(*, task: Task, **fields: Any) -> Task:
     return task
 
 
-def task_set_completed(*, queryset: QuerySet[Task], pk: Any, completed: bool | None) -> Task:
+def task_set_completed(*, user: User, pk: Any, completed: bool | None) -> Task:
     """Toggle (or set) `completed` under a row lock, so concurrent toggles never collide.
 
-    `queryset` is the caller's already-scoped queryset: another user's task is
-    Task.DoesNotExist, exactly like a missing or malformed id.
+    Another user's task is Task.DoesNotExist, exactly like a missing or malformed id.
     """
     with transaction.atomic():
-        try:
-            task = queryset.select_for_update().get(pk=pk)
-        except DjangoValidationError:  # not a UUID
-            raise Task.DoesNotExist from None
+        task = task_get(user=user, task_id=pk, for_update=True)
         task.set_completed(not task.completed if completed is None else completed)
         task.save(update_fields=["completed", "completed_at", "updated_at"])
     return task

@@ -203,7 +203,7 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
         body.is_valid(raise_exception=True)
         try:
             task = services.task_set_completed(
-                queryset=self.get_queryset(),
+                user=request.user,
                 pk=self.kwargs["pk"],
                 completed=body.validated_data.get("completed"),
             )

@@ -163,10 +163,13 @@ class TestCreate:
 
 
 class TestCreateRules:
-    def test_new_tasks_go_to_the_end_of_the_list(self, auth_client, user):
+    def test_new_tasks_go_to_the_end_of_the_list(self, auth_client, user, other_user):
+        TaskFactory(user=other_user, position=50)
+        first = auth_client.post(list_url(), {"title": "x"}, format="json").json()["task"]
         TaskFactory(user=user, position=7)
+        TaskFactory(user=user, position=3)
         task = auth_client.post(list_url(), {"title": "x"}, format="json").json()["task"]
-        assert task["position"] == 8
+        assert (first["position"], task["position"]) == (0, 8)
 
     def test_id_is_a_uuid7(self, auth_client, user):
         task = auth_client.post(list_url(), {"title": "x"}, format="json").json()["task"]

@@ -107,7 +107,7 @@ def test_concurrent_put_and_delete_never_resurrect_or_fail():
 def test_an_edit_does_not_undo_a_toggle_made_since_it_read_the_task():
     task = TaskFactory(completed=False)
     stale = Task.objects.get(pk=task.pk)
-    services.task_set_completed(queryset=Task.objects.all(), pk=task.pk, completed=None)
+    services.task_set_completed(user=task.user, pk=task.pk, completed=None)
     services.task_update(task=stale, title="edited")
     row = Task.objects.get(pk=task.pk)
     assert (row.title, row.completed) == ("edited", True)
