@@ -57,9 +57,14 @@ class Compiled(NamedTuple):
     sql: str
     params: tuple[Any, ...]
     slot: int  # the index in `params` of the parameter to bind
+    using: str  # the database alias it was compiled for
 
-    def bind(self, value: Any) -> list[Any]:
-        return [*self.params[: self.slot], value, *self.params[self.slot + 1 :]]
+    def fetchall(self, value: Any, suffix: str = "", extra: Sequence[Any] = ()) -> list[tuple]:
+        """The rows of the SQL (plus `suffix`, with `extra` parameters) with `value` bound."""
+        params = [*self.params[: self.slot], value, *self.params[self.slot + 1 :], *extra]
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.sql + suffix, params)
+            return cursor.fetchall()
 
 
 def compile_for(queryset: QuerySet, placeholder: str) -> Compiled | None:
@@ -70,4 +75,4 @@ def compile_for(queryset: QuerySet, placeholder: str) -> Compiled | None:
     """
     sql, params = queryset.query.sql_with_params()
     slots = [index for index, value in enumerate(params) if value == placeholder]
-    return Compiled(sql, tuple(params), slots[0]) if len(slots) == 1 else None
+    return Compiled(sql, tuple(params), slots[0], queryset.db) if len(slots) == 1 else None

@@ -83,11 +83,8 @@ def task_list(*, user: User, params: Mapping[str, str]) -> TaskPage:
 
 def task_last_position(*, user: User) -> int | None:
     """The largest `position` among `user`'s tasks (None without tasks); SQL built once."""
-    compiled = _last_position_sql()
-    with connections[Task.objects.db].cursor() as cursor:
-        cursor.execute(compiled.sql, compiled.bind(user.pk))
-        row = cursor.fetchone()
-    return None if row is None else row[0]
+    rows = _last_position_sql().fetchall(user.pk)
+    return rows[0][0] if rows else None
 
 
 @cache
@@ -101,9 +98,13 @@ def _last_position_sql() -> Compiled:
 
 
 # The pagination parameters: the paginator reads them, the filter backends never do.
-_PAGE_PARAMS = frozenset((TaskPagination.limit_query_param, TaskPagination.offset_query_param)) | {
-    TaskPagination.offset_alias
-}
+_PAGE_PARAMS = frozenset(
+    {
+        TaskPagination.limit_query_param,
+        TaskPagination.offset_query_param,
+        TaskPagination.offset_alias,
+    }
+)
 
 
 class TaskListRows:
@@ -137,12 +138,10 @@ class TaskListRows:
             compiled = _list_sql(tuple(key), timezone.localdate())
         if compiled is None:
             return list(self.queryset[page])
-        with connections[Task.objects.db].cursor() as cursor:
-            page_params = [page.stop - page.start, page.start]
-            cursor.execute(
-                f"{compiled.sql} LIMIT %s OFFSET %s", compiled.bind(self.user.pk) + page_params
-            )
-            return [task_row(row) for row in cursor.fetchall()]
+        rows = compiled.fetchall(
+            self.user.pk, " LIMIT %s OFFSET %s", [page.stop - page.start, page.start]
+        )
+        return [task_row(row) for row in rows]
 
 
 OWNER = f"owner-{secrets.token_hex(16)}"  # stands for the user in SQL built once

@@ -5,7 +5,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -83,9 +83,7 @@ def user_task_stats(*, user: User) -> dict[str, Any]:
     compiled = _user_stats_sql(timezone.localdate())
     if compiled is None:
         return task_stats(queryset=task_queryset(user=user))
-    with connections[Task.objects.db].cursor() as cursor:
-        cursor.execute(compiled.sql, compiled.bind(user.pk))
-        return _summary(cursor.fetchall())
+    return _summary(compiled.fetchall(user.pk))
 
 
 @lru_cache(maxsize=2)
