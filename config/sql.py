@@ -6,6 +6,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.db import connections, models
 from django.db.models import QuerySet
+from django.db.models.sql import UpdateQuery
 
 M = TypeVar("M", bound=models.Model)
 
@@ -52,27 +53,68 @@ def _converters(model: type[models.Model], alias: str) -> list[tuple[int, Any, l
 
 
 class Compiled(NamedTuple):
-    """A queryset's SQL with one parameter left to bind on each run."""
+    """A queryset's SQL with parameters left to bind on each run."""
 
     sql: str
     params: tuple[Any, ...]
-    slot: int  # the index in `params` of the parameter to bind
+    slots: tuple[int, ...]  # per placeholder, the index in `params` of the value to bind
     using: str  # the database alias it was compiled for
 
-    def fetchall(self, value: Any, suffix: str = "", extra: Sequence[Any] = ()) -> list[tuple]:
-        """The rows of the SQL (plus `suffix`, with `extra` parameters) with `value` bound."""
-        params = [*self.params[: self.slot], value, *self.params[self.slot + 1 :], *extra]
+    def bind(self, *values: Any, extra: Sequence[Any] = ()) -> list[Any]:
+        """The parameters with `values` in the placeholders' places, then `extra`."""
+        params = list(self.params)
+        for slot, value in zip(self.slots, values, strict=True):
+            params[slot] = value
+        return [*params, *extra]
+
+    def fetchall(self, *values: Any, suffix: str = "", extra: Sequence[Any] = ()) -> list[tuple]:
+        """The rows of the SQL (plus `suffix`, with `extra` parameters) with `values` bound."""
         with connections[self.using].cursor() as cursor:
-            cursor.execute(self.sql + suffix, params)
+            cursor.execute(self.sql + suffix, self.bind(*values, extra=extra))
             return cursor.fetchall()
 
 
-def compile_for(queryset: QuerySet, placeholder: str) -> Compiled | None:
-    """`queryset`'s SQL once, to run again with another value in `placeholder`'s place.
+def compile_for(queryset: QuerySet, *placeholders: Any) -> Compiled | None:
+    """`queryset`'s SQL once, to run again with other values in the placeholders' places.
 
-    None when `placeholder` is not exactly one of the parameters: then there is no
+    None when a placeholder is not exactly one of the parameters: then there is no
     telling which one to replace, and the caller builds its query each time.
+    Placeholders are compared with the parameters as the ORM prepared them for the
+    database (a UUID is text on SQLite).
     """
     sql, params = queryset.query.sql_with_params()
-    slots = [index for index, value in enumerate(params) if value == placeholder]
-    return Compiled(sql, tuple(params), slots[0], queryset.db) if len(slots) == 1 else None
+    return _compiled(sql, params, placeholders, queryset.db)
+
+
+def compile_update(queryset: QuerySet, values: dict[str, Any], *placeholders: Any) -> Compiled:
+    """`queryset.update(**values)` as SQL built once, for compile_for's placeholders.
+
+    It then runs in one statement with RETURNING (see `returning`), which
+    QuerySet.update cannot do. Raises AssertionError when a placeholder is not
+    exactly one of the parameters.
+    """
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    sql, params = query.get_compiler(queryset.db).as_sql()
+    compiled = _compiled(sql, params, placeholders, queryset.db)
+    if compiled is None:
+        raise AssertionError(f"a placeholder is not one of the parameters of {sql}: {params}")
+    return compiled
+
+
+def returning(model: type[models.Model]) -> str:
+    """` RETURNING` every concrete column in field order: a row for fetch_instance."""
+    quote = connections[model._default_manager.db].ops.quote_name
+    return " RETURNING " + ", ".join(quote(field.column) for field in model._meta.concrete_fields)
+
+
+def _compiled(
+    sql: str, params: Sequence[Any], placeholders: Sequence[Any], using: str
+) -> Compiled | None:
+    slots = []
+    for placeholder in placeholders:
+        found = [index for index, value in enumerate(params) if value == placeholder]
+        if len(found) != 1:
+            return None
+        slots.append(found[0])
+    return Compiled(sql, tuple(params), tuple(slots), using)

@@ -7,6 +7,7 @@ runs its ORM work in a worker thread with fresh database connections.
 
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -283,10 +284,8 @@ async def delete_task(ctx: Context, task_id: TaskId) -> DeletedTask:
     """Delete one of your tasks for good."""
 
     def run(user: User) -> DeletedTask:
-        task = selectors.task_get(user=user, task_id=task_id)
-        task_pk = str(task.pk)
-        task.delete()
-        return DeletedTask(id=task_pk, deleted=True)
+        services.task_delete(user=user, pk=task_id)
+        return DeletedTask(id=str(uuid.UUID(task_id)), deleted=True)  # as the API writes ids
 
     return await _call(ctx, run)
 

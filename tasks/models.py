@@ -1,4 +1,5 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -74,6 +75,15 @@ class Task(models.Model):
         """Completing stamps `completed_at`; reopening clears it."""
         self.completed = completed
         self.completed_at = timezone.now() if completed else None
+
+    @staticmethod
+    def completion(completed: bool | None, now: datetime) -> dict[str, Any]:
+        """set_completed's rule as the values of an UPDATE; `None` toggles each row."""
+        new = ~models.Q(completed=True) if completed is None else models.Value(completed)
+        return {
+            "completed": new,
+            "completed_at": models.Case(models.When(new, then=models.Value(now)), default=None),
+        }
 
 
 class IdempotencyKey(models.Model):

@@ -32,35 +32,45 @@ def task_queryset(*, user: User) -> QuerySet[Task]:
     return Task.objects.filter(user=user)
 
 
-def task_get(*, user: User, task_id: Any, for_update: bool = False) -> Task:
-    """One of `user`'s tasks: the query behind every get, update, toggle and delete.
+def task_get(*, user: User, task_id: Any) -> Task:
+    """One of `user`'s tasks: the query behind every get and update.
 
     Raises Task.DoesNotExist alike for a missing id, a malformed one and another
     user's: ids never leak. The SQL is task_queryset's own, built once: the ORM
     would build and compile it again on every call (316 -> 150 µs of CPU), and
     RawQuerySet would map its columns again on every call (317 -> 194 µs, measured
-    on a slower day). `for_update` locks the row (SELECT ... FOR UPDATE, inside the
-    caller's transaction) where the database has row locks.
+    on a slower day).
     """
-    try:
-        pk = Task._meta.pk.get_db_prep_value(task_id, connections[Task.objects.db])
-    except DjangoValidationError:  # not a UUID
-        raise Task.DoesNotExist from None
-    task = fetch_instance(Task, _task_get_sql(for_update), [user.pk, pk])
+    compiled = _task_get_sql(Task.objects.db)
+    task = fetch_instance(Task, compiled.sql, compiled.bind(user.pk, task_db_id(task_id)))
     if task is None:
         raise Task.DoesNotExist
     return task
 
 
+def task_db_id(task_id: Any) -> Any:
+    """`task_id` as the database stores ids; Task.DoesNotExist when it is not a UUID."""
+    try:
+        return Task._meta.pk.get_db_prep_value(task_id, connections[Task.objects.db])
+    except DjangoValidationError:
+        raise Task.DoesNotExist from None
+
+
+# Stand for the user and a task id in SQL built once.
+OWNER = f"owner-{secrets.token_hex(16)}"
+TASK_ID = uuid.uuid4()
+
+
 @cache
-def _task_get_sql(for_update: bool) -> str:
-    owner, task_id = User(pk="owner"), uuid.UUID(int=0)
-    queryset = task_queryset(user=owner).filter(pk=task_id).order_by()
-    query = (queryset.select_for_update() if for_update else queryset).query
-    sql, params = query.sql_with_params()
-    if [str(param).replace("-", "") for param in params] != ["owner", task_id.hex]:
-        raise AssertionError(f"unexpected parameters for task_get: {params}")
-    return sql
+def _task_get_sql(using: str) -> Compiled:
+    compiled = compile_for(
+        task_queryset(user=User(pk=OWNER)).filter(pk=TASK_ID).order_by(),
+        OWNER,
+        Task._meta.pk.get_db_prep_value(TASK_ID, connections[using]),
+    )
+    if compiled is None:
+        raise AssertionError("the owner or the id is not a parameter of task_get's SQL")
+    return compiled
 
 
 def task_filter(*, queryset: QuerySet[Task], params: Mapping[str, str]) -> QuerySet[Task]:
@@ -139,12 +149,9 @@ class TaskListRows:
         if compiled is None:
             return list(self.queryset[page])
         rows = compiled.fetchall(
-            self.user.pk, " LIMIT %s OFFSET %s", [page.stop - page.start, page.start]
+            self.user.pk, suffix=" LIMIT %s OFFSET %s", extra=[page.stop - page.start, page.start]
         )
         return [task_row(row) for row in rows]
-
-
-OWNER = f"owner-{secrets.token_hex(16)}"  # stands for the user in SQL built once
 
 
 @lru_cache(maxsize=256)

@@ -181,6 +181,13 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response({"task": self.get_serializer(self.get_object()).data})
 
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            services.task_delete(user=request.user, pk=kwargs["pk"])
+        except Task.DoesNotExist:
+            raise NotFound() from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if not kwargs.get("partial") and isinstance(request.data, dict):
             # PUT: the frontend sends its whole form, but omitted optional fields keep

@@ -371,6 +371,13 @@ class TestDelete:
         )
         assert Task.objects.filter(pk=task.pk).exists()
 
+    def test_missing_or_non_uuid_is_404(self, auth_client, user, mounted):
+        task = TaskFactory(user=user)
+        url = detail_url(task, user if mounted else None)
+        assert auth_client.delete(url).status_code == 204
+        assert_error(auth_client.delete(url), 404, "NOT_FOUND")  # already gone
+        assert_error(auth_client.delete(url.replace(str(task.pk), "nope")), 404, "NOT_FOUND")
+
 
 @MOUNTS
 class TestToggle:
@@ -381,6 +388,16 @@ class TestToggle:
         assert (first["completed"], first["completed_at"] is not None) == (True, True)
         second = auth_client.patch(url, content_type="application/json").json()["task"]
         assert (second["completed"], second["completed_at"]) == (False, None)
+
+    def test_returns_the_row_as_stored_with_one_timestamp(self, auth_client, user, mounted):
+        task = TaskFactory(user=user)
+        Task.objects.filter(pk=task.pk).update(updated_at=timezone.now() - datetime.timedelta(1))
+        before = timezone.now()
+        toggled = auth_client.patch(toggle_url(task, user if mounted else None)).json()["task"]
+        stored = auth_client.get(detail_url(task, user if mounted else None)).json()["task"]
+        assert toggled == stored
+        assert toggled["completed_at"] == toggled["updated_at"]
+        assert datetime.datetime.fromisoformat(toggled["updated_at"]) >= before
 
     @pytest.mark.parametrize("value", [True, False])
     def test_body_sets_the_value(self, auth_client, user, mounted, value):

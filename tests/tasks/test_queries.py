@@ -42,18 +42,21 @@ def test_update_costs_two_queries(auth_client, user, django_assert_num_queries):
         auth_client.put(reverse("task-detail", args=[task.pk]), {"title": "y"}, format="json")
 
 
-def test_delete_costs_two_queries(auth_client, user, django_assert_num_queries):
+def test_delete_costs_one_query(auth_client, user, django_assert_num_queries):
     task = TaskFactory(user=user)
-    with django_assert_num_queries(2):
-        auth_client.delete(reverse("task-detail", args=[task.pk]))
+    with django_assert_num_queries(1) as captured:
+        assert auth_client.delete(reverse("task-detail", args=[task.pk])).status_code == 204
+    assert captured.captured_queries[0]["sql"].startswith("DELETE")
 
 
-def test_toggle_locks_and_updates(auth_client, user, django_assert_num_queries):
+def test_toggle_is_one_update_returning_the_row(auth_client, user, django_assert_num_queries):
     task = TaskFactory(user=user)
-    # SAVEPOINT, SELECT ... FOR UPDATE, UPDATE, RELEASE (inside the test's transaction)
-    with django_assert_num_queries(4) as captured:
-        auth_client.patch(reverse("task-toggle", args=[task.pk]))
-    assert "FOR UPDATE" in captured.captured_queries[1]["sql"]
+    with django_assert_num_queries(1) as captured:
+        response = auth_client.patch(reverse("task-toggle", args=[task.pk]))
+    assert response.json()["task"]["completed"] is True
+    sql = captured.captured_queries[0]["sql"]
+    assert sql.startswith("UPDATE")
+    assert "RETURNING" in sql
 
 
 def test_stats_and_profile_cost_one_aggregate(auth_client, user, django_assert_num_queries):
