@@ -82,7 +82,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "config.middleware.RequestIDMiddleware",  # first: its id and timing cover everything below
+    "config.middleware.ReleaseRequestMiddleware",  # first: it runs when all else is done
+    "config.middleware.RequestIDMiddleware",  # its id and timing cover everything below
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",

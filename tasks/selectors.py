@@ -183,4 +183,6 @@ def _query_request(params: Mapping[str, str]) -> Request:
     http_request = HttpRequest()
     http_request.method = "GET"
     http_request.GET = params
-    return Request(http_request)
+    request = Request(http_request)
+    request.parser_context = None  # it parses no body; its dict held the request (a cycle)
+    return request

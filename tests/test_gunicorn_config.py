@@ -1,4 +1,5 @@
-"""config/gunicorn.py's process tuning: a frozen heap before fork and a short GIL interval."""
+"""config/gunicorn.py's process tuning: a frozen heap before fork, a short GIL interval
+and rarer young-generation collections."""
 
 import gc
 import runpy
@@ -14,9 +15,10 @@ CONFIG = Path(__file__).resolve().parent.parent / "config" / "gunicorn.py"
 def gunicorn_config(monkeypatch):
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     monkeypatch.delenv("GUNICORN_THREADS", raising=False)
-    interval = sys.getswitchinterval()
+    interval, threshold = sys.getswitchinterval(), gc.get_threshold()
     yield runpy.run_path(str(CONFIG))
     sys.setswitchinterval(interval)
+    gc.set_threshold(*threshold)
     gc.unfreeze()
 
 
@@ -32,6 +34,12 @@ def test_workers_are_two_per_core_plus_one_with_two_threads(gunicorn_config, mon
 def test_the_master_is_loaded_and_sets_a_short_switch_interval(gunicorn_config):
     gunicorn_config["when_ready"](object())
     assert sys.getswitchinterval() == pytest.approx(0.001)
+
+
+def test_the_master_sets_the_young_generation_threshold_for_its_workers(gunicorn_config):
+    older = gc.get_threshold()[1:]
+    gunicorn_config["when_ready"](object())
+    assert gc.get_threshold() == (10_000, *older)
 
 
 def test_objects_alive_before_fork_are_out_of_the_collectors_reach(gunicorn_config):
