@@ -155,3 +155,17 @@ def test_parse_output_leaves_the_ramp_up_out_of_latency_but_not_out_of_errors(tm
     assert set(run.ops) == {"get", "toggle"}  # put: only sent during the ramp-up
     assert run.ops["get"].count == 2
     assert run.ops["get"].max_ms == run.max_ms == 4.0
+
+
+def test_the_report_gives_ed25519s_own_cost_beside_a_first_verification():
+    from bench.report import check_targets, micro_lines
+
+    token = {"function": "accounts.tokens.verify_jwt", "best_us": 0.5}
+    token |= {"first_sight": {"best_us": 128.0}, "ed25519_verify": {"best_us": 117.0}}
+    micro = {"token_verification": token}
+
+    assert "of which Ed25519's verify alone takes 117.0 µs" in micro_lines(micro)[0]
+    assert (
+        False,
+        "token first verification 128 µs (< 100; Ed25519 alone 117 µs on this host)",
+    ) in (check_targets({"micro": micro}))
