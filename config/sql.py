@@ -87,7 +87,7 @@ def compile_for(queryset: QuerySet, *placeholders: Any) -> Compiled | None:
 
 
 def compile_update(queryset: QuerySet, values: dict[str, Any], *placeholders: Any) -> Compiled:
-    """`queryset.update(**values)` as SQL built once, for compile_for's placeholders.
+    """`queryset.update(**values)` as SQL, with compile_for's placeholders (if any).
 
     It then runs in one statement with RETURNING (see `returning`), which
     QuerySet.update cannot do. Raises AssertionError when a placeholder is not

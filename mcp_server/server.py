@@ -251,10 +251,10 @@ async def update_task(
     )  # fmt: skip
 
     def run(user: User) -> TaskResult:
-        task = selectors.task_get(user=user, task_id=task_id)
-        serializer = TaskSerializer(task, data=data, partial=True)
+        serializer = TaskSerializer(data=data, partial=True)
         serializer.is_valid(raise_exception=True)
-        return _task_result(services.task_update(task=task, **serializer.validated_data))
+        fields = serializer.validated_data
+        return _task_result(services.task_update(user=user, pk=task_id, **fields))
 
     return await _call(ctx, run)
 

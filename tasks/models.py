@@ -77,13 +77,19 @@ class Task(models.Model):
         self.completed_at = timezone.now() if completed else None
 
     @staticmethod
-    def completion(completed: bool | None, now: datetime) -> dict[str, Any]:
-        """set_completed's rule as the values of an UPDATE; `None` toggles each row."""
+    def completion(
+        completed: bool | None, now: datetime, *, restamp: bool = True
+    ) -> dict[str, Any]:
+        """set_completed's rule as the values of an UPDATE; `None` toggles each row.
+
+        Without `restamp`, a row that already has that value keeps its `completed_at`.
+        """
         new = ~models.Q(completed=True) if completed is None else models.Value(completed)
-        return {
-            "completed": new,
-            "completed_at": models.Case(models.When(new, then=models.Value(now)), default=None),
-        }
+        stamp = models.Case(models.When(new, then=models.Value(now)), default=None)
+        if not restamp:
+            keep = models.When(completed=completed, then=models.F("completed_at"))
+            stamp = models.Case(keep, default=stamp)
+        return {"completed": new, "completed_at": stamp}
 
 
 class IdempotencyKey(models.Model):

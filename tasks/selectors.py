@@ -33,7 +33,7 @@ def task_queryset(*, user: User) -> QuerySet[Task]:
 
 
 def task_get(*, user: User, task_id: Any) -> Task:
-    """One of `user`'s tasks: the query behind every get and update.
+    """One of `user`'s tasks: the query behind every GET of one task.
 
     Raises Task.DoesNotExist alike for a missing id, a malformed one and another
     user's: ids never leak. The SQL is task_queryset's own, built once: the ORM

@@ -12,7 +12,14 @@ from django.utils import timezone
 from accounts.models import User
 from config.sql import Compiled, compile_for, compile_update, fetch_instance, returning
 from tasks.models import IdempotencyKey, Task
-from tasks.selectors import OWNER, TASK_ID, task_db_id, task_last_position, task_queryset
+from tasks.selectors import (
+    OWNER,
+    TASK_ID,
+    task_db_id,
+    task_get,
+    task_last_position,
+    task_queryset,
+)
 
 
 class IdempotencyKeyReused(Exception):
@@ -32,24 +39,25 @@ def task_create(*, user: User, **fields: Any) -> Task:
     return task
 
 
-def task_update(*, task: Task, **fields: Any) -> Task:
-    """Write the given fields; completing or reopening stamps or clears `completed_at`.
+def task_update(*, user: User, pk: Any, **fields: Any) -> Task:
+    """Write the given fields of one of `user`'s tasks in one UPDATE ... RETURNING.
 
-    One UPDATE of just those columns, never an INSERT: a concurrent toggle of a field
-    the client did not send survives, and a task deleted meanwhile stays deleted
-    (Task.DoesNotExist) instead of being re-inserted by `save()`.
+    Just those columns, with no read first: a concurrent toggle of a field the
+    client did not send survives, and a task deleted meanwhile stays deleted.
+    Task.DoesNotExist, as in task_get, when it is missing, malformed or another
+    user's. Completing or reopening stamps or clears `completed_at`; sending the
+    value a task already has keeps it.
     """
-    completed = fields.pop("completed", None)
-    if completed is not None and completed != task.completed:
-        task.set_completed(completed)
-        fields.update(completed=task.completed, completed_at=task.completed_at)
     if not fields:
-        return task  # an empty PATCH: nothing to write, `updated_at` stays
-    fields["updated_at"] = timezone.now()
-    for name, value in fields.items():
-        setattr(task, name, value)
-    if not Task.objects.filter(pk=task.pk).update(**fields):
-        raise Task.DoesNotExist("The task was deleted meanwhile.")
+        return task_get(user=user, task_id=pk)  # an empty PATCH: nothing to write
+    now = timezone.now()
+    values = fields | {"updated_at": now}
+    if fields.get("completed") is not None:
+        values |= Task.completion(fields["completed"], now, restamp=False)
+    compiled = compile_update(task_queryset(user=user).filter(pk=task_db_id(pk)), values)
+    task = fetch_instance(Task, compiled.sql + returning(Task), compiled.bind())
+    if task is None:
+        raise Task.DoesNotExist
     return task
 
 

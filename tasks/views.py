@@ -141,12 +141,6 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
             user=self.request.user, **serializer.validated_data
         )
 
-    def perform_update(self, serializer: TaskSerializer) -> None:
-        try:
-            services.task_update(task=serializer.instance, **serializer.validated_data)
-        except Task.DoesNotExist as error:  # deleted by a concurrent request
-            raise NotFound() from error
-
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
         if key is None:
@@ -189,15 +183,22 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        if not kwargs.get("partial") and isinstance(request.data, dict):
-            # PUT: the frontend sends its whole form, but omitted optional fields keep
-            # their values; only `title` stays required.
-            if "title" not in request.data:
-                raise ValidationError({"title": ["This field is required."]})
-            kwargs["partial"] = True
-        response = super().update(request, *args, **kwargs)
-        response.data = {"task": response.data}
-        return response
+        # PUT: the frontend sends its whole form, but omitted optional fields keep their
+        # values; only `title` stays required.
+        put = not kwargs.get("partial") and isinstance(request.data, dict)
+        if put and "title" not in request.data:
+            raise ValidationError({"title": ["This field is required."]})
+        # No read before the write: the body is checked on its own, then one UPDATE ...
+        # RETURNING writes the fields sent and answers 404 when no task of this user has the id.
+        serializer = self.get_serializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        try:
+            serializer.instance = services.task_update(
+                user=request.user, pk=kwargs["pk"], **serializer.validated_data
+            )
+        except Task.DoesNotExist:
+            raise NotFound() from None
+        return Response({"task": serializer.data})
 
     @extend_schema(
         summary="Toggle completion, or set it with a body",

@@ -314,6 +314,19 @@ class TestUpdate:
         ).json()["task"]
         assert (body["completed"], body["completed_at"]) == (False, None)
 
+    def test_completing_stamps_and_completing_again_keeps_the_stamp(
+        self, auth_client, user, mounted
+    ):
+        task = TaskFactory(user=user, completed=False, completed_at=None)
+        url = detail_url(task, user if mounted else None)
+        first = auth_client.patch(url, {"completed": True}, format="json").json()["task"]
+        again = auth_client.put(url, {"title": "t", "completed": True}, format="json").json()
+        assert first["completed_at"] is not None
+        assert (again["task"]["completed"], again["task"]["completed_at"]) == (
+            True,
+            first["completed_at"],
+        )
+
     def test_updated_at_moves(self, auth_client, user, mounted):
         task = TaskFactory(user=user)
         before = task.updated_at

@@ -103,21 +103,19 @@ def test_concurrent_put_and_delete_never_resurrect_or_fail():
     assert not Task.objects.filter(pk=task.pk).exists()
 
 
-# The same races, with the interleaving forced: an edit computed from a stale read.
-def test_an_edit_does_not_undo_a_toggle_made_since_it_read_the_task():
+# The same races, with the interleaving forced: an edit sent before a toggle landed.
+def test_an_edit_does_not_undo_a_toggle_made_since_it_was_sent():
     task = TaskFactory(completed=False)
-    stale = Task.objects.get(pk=task.pk)
     services.task_set_completed(user=task.user, pk=task.pk, completed=None)
-    services.task_update(task=stale, title="edited")
+    services.task_update(user=task.user, pk=task.pk, title="edited")
     row = Task.objects.get(pk=task.pk)
     assert (row.title, row.completed) == ("edited", True)
     assert row.completed_at is not None
 
 
-def test_an_edit_of_a_task_deleted_since_it_was_read_does_not_resurrect_it():
+def test_an_edit_of_a_task_deleted_since_it_was_sent_does_not_resurrect_it():
     task = TaskFactory()
-    stale = Task.objects.get(pk=task.pk)
     Task.objects.filter(pk=task.pk).delete()
     with pytest.raises(Task.DoesNotExist):
-        services.task_update(task=stale, title="edited")
+        services.task_update(user=task.user, pk=task.pk, title="edited")
     assert not Task.objects.filter(pk=task.pk).exists()

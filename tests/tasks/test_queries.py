@@ -36,10 +36,23 @@ def test_retrieve_costs_one_query(auth_client, user, django_assert_num_queries):
         auth_client.get(reverse("task-detail", args=[task.pk]))
 
 
-def test_update_costs_two_queries(auth_client, user, django_assert_num_queries):
+def test_update_is_one_update_returning_the_row(auth_client, user, django_assert_num_queries):
     task = TaskFactory(user=user)
-    with django_assert_num_queries(2):
-        auth_client.put(reverse("task-detail", args=[task.pk]), {"title": "y"}, format="json")
+    with django_assert_num_queries(1) as captured:
+        response = auth_client.put(
+            reverse("task-detail", args=[task.pk]), {"title": "y"}, format="json"
+        )
+    assert response.json()["task"]["title"] == "y"
+    assert captured.captured_queries[0]["sql"].startswith("UPDATE")
+
+
+def test_an_empty_patch_reads_the_task_and_writes_nothing(
+    auth_client, user, django_assert_num_queries
+):
+    task = TaskFactory(user=user)
+    with django_assert_num_queries(1) as captured:
+        auth_client.patch(reverse("task-detail", args=[task.pk]), {}, format="json")
+    assert captured.captured_queries[0]["sql"].startswith("SELECT")
 
 
 def test_delete_costs_one_query(auth_client, user, django_assert_num_queries):
