@@ -188,3 +188,11 @@ def test_an_invalid_rate_in_the_environment_fails_the_start():
     )  # fmt: skip
     assert result.returncode != 0
     assert "RATE_LIMIT_WRITES: invalid rate 'lots'" in result.stderr
+
+
+def test_counters_live_in_an_unlogged_table():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = 'rate_limit_counter'")
+        assert cursor.fetchone() == ("u",)  # no WAL: a crash only restarts the counts
