@@ -34,6 +34,14 @@ statuses = {
     "overdue": client.get("/api/tasks", {"overdue": "true"}).json()["total"],
     "toggle": client.patch(f"/api/tasks/{task_id}/complete").json()["task"]["completed"],
     "stats": client.get("/api/me").json()["stats"]["completed_tasks"],
+    "put": [
+        value for key, value in client.put(
+            f"/api/tasks/{task_id}",
+            {"title": "c", "tags": ["z"], "due_date": "2027-02-01", "completed": False},
+            format="json",
+        ).json()["task"].items()
+        if key in ("title", "tags", "due_date", "completed", "completed_at")
+    ],
     "delete": client.delete(f"/api/tasks/{task_id}").status_code,
 }
 print(json.dumps(statuses))
@@ -67,5 +75,6 @@ def test_api_works_on_the_embedded_sqlite_default(tmp_path):
         "overdue": 1,
         "toggle": True,
         "stats": 1,
+        "put": ["c", False, "2027-02-01", ["z"], None],
         "delete": 204,
     }
