@@ -16,9 +16,10 @@ Converter = Callable[[Any, Any, Any], Any]
 def fetch_instance(model: type[M], sql: str, params: Sequence[Any]) -> M | None:
     """The first row of `sql` as a `model` instance, or None.
 
-    `sql` is the model's own default query (every concrete column, in field order),
-    compiled once by its queryset. Each call then costs a query and `Model.from_db`,
-    without RawQuerySet's per-call column mapping (auth's user lookup: 222 -> 150 µs).
+    `sql` yields every concrete column in field order: the model's own default query
+    compiled once by its queryset, or an UPDATE with `returning(model)`. Each call
+    then costs a query and `Model.from_db`, without RawQuerySet's per-call column
+    mapping (auth's user lookup: 222 -> 150 µs).
     """
     alias = model._default_manager.db
     connection = connections[alias]
@@ -86,22 +87,25 @@ def compile_for(queryset: QuerySet, *placeholders: Any) -> Compiled | None:
     return _compiled(sql, params, placeholders, queryset.db)
 
 
+def compile_required(queryset: QuerySet, *placeholders: Any) -> Compiled:
+    """compile_for where every placeholder must be a parameter: AssertionError if not."""
+    sql, params = queryset.query.sql_with_params()
+    return _required(sql, params, placeholders, queryset.db)
+
+
 def compile_update(queryset: QuerySet, values: dict[str, Any], *placeholders: Any) -> Compiled:
-    """`queryset.update(**values)` as SQL, with compile_for's placeholders (if any).
+    """`queryset.update(**values)` as SQL, with compile_required's placeholders (if any).
 
     It then runs in one statement with RETURNING (see `returning`), which
-    QuerySet.update cannot do. Raises AssertionError when a placeholder is not
-    exactly one of the parameters.
+    QuerySet.update cannot do.
     """
     query = queryset.query.chain(UpdateQuery)
     query.add_update_values(values)
     sql, params = query.get_compiler(queryset.db).as_sql()
-    compiled = _compiled(sql, params, placeholders, queryset.db)
-    if compiled is None:
-        raise AssertionError(f"a placeholder is not one of the parameters of {sql}: {params}")
-    return compiled
+    return _required(sql, params, placeholders, queryset.db)
 
 
+@cache
 def returning(model: type[models.Model]) -> str:
     """` RETURNING` every concrete column in field order: a row for fetch_instance."""
     quote = connections[model._default_manager.db].ops.quote_name
@@ -118,3 +122,10 @@ def _compiled(
             return None
         slots.append(found[0])
     return Compiled(sql, tuple(params), tuple(slots), using)
+
+
+def _required(sql: str, params: Sequence[Any], placeholders: Sequence[Any], using: str) -> Compiled:
+    compiled = _compiled(sql, params, placeholders, using)
+    if compiled is None:
+        raise AssertionError(f"a placeholder is not one of the parameters of {sql}: {params}")
+    return compiled

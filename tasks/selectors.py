@@ -7,7 +7,7 @@ searches, sorts, paginates and rejects bad values identically.
 
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from functools import cache, cached_property, lru_cache
 from typing import Any
@@ -20,7 +20,7 @@ from django.utils import timezone
 from rest_framework.request import Request
 
 from accounts.models import User
-from config.sql import Compiled, compile_for, fetch_instance
+from config.sql import Compiled, compile_for, compile_required, fetch_instance
 from tasks.filters import TaskListOptions
 from tasks.models import Task
 from tasks.pagination import TaskPage, TaskPagination
@@ -41,8 +41,13 @@ def task_get(*, user: User, task_id: Any) -> Task:
     RawQuerySet would map its columns again on every call (317 -> 194 µs, measured
     on a slower day).
     """
-    compiled = _task_get_sql(Task.objects.db)
-    task = fetch_instance(Task, compiled.sql, compiled.bind(user.pk, task_db_id(task_id)))
+    compiled = _task_get_sql()
+    return fetch_task(compiled.sql, compiled.bind(user.pk, task_db_id(task_id)))
+
+
+def fetch_task(sql: str, params: Sequence[Any]) -> Task:
+    """The task `sql` yields (see fetch_instance); Task.DoesNotExist when it yields none."""
+    task = fetch_instance(Task, sql, params)
     if task is None:
         raise Task.DoesNotExist
     return task
@@ -62,15 +67,9 @@ TASK_ID = uuid.uuid4()
 
 
 @cache
-def _task_get_sql(using: str) -> Compiled:
-    compiled = compile_for(
-        task_queryset(user=User(pk=OWNER)).filter(pk=TASK_ID).order_by(),
-        OWNER,
-        Task._meta.pk.get_db_prep_value(TASK_ID, connections[using]),
-    )
-    if compiled is None:
-        raise AssertionError("the owner or the id is not a parameter of task_get's SQL")
-    return compiled
+def _task_get_sql() -> Compiled:
+    one_task = task_queryset(user=User(pk=OWNER)).filter(pk=TASK_ID).order_by()
+    return compile_required(one_task, OWNER, task_db_id(TASK_ID))
 
 
 def task_filter(*, queryset: QuerySet[Task], params: Mapping[str, str]) -> QuerySet[Task]:
@@ -101,10 +100,7 @@ def task_last_position(*, user: User) -> int | None:
 def _last_position_sql() -> Compiled:
     # The (user, position) index read backwards: the same answer as MAX(position).
     last = task_queryset(user=User(pk=OWNER)).order_by("-position").values_list("position")[:1]
-    compiled = compile_for(last, OWNER)
-    if compiled is None:
-        raise AssertionError("the owner is not a parameter of task_last_position's SQL")
-    return compiled
+    return compile_required(last, OWNER)
 
 
 # The pagination parameters: the paginator reads them, the filter backends never do.

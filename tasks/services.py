@@ -10,11 +10,12 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from config.sql import Compiled, compile_for, compile_update, fetch_instance, returning
+from config.sql import Compiled, compile_for, compile_update, returning
 from tasks.models import IdempotencyKey, Task
 from tasks.selectors import (
     OWNER,
     TASK_ID,
+    fetch_task,
     task_db_id,
     task_get,
     task_last_position,
@@ -55,10 +56,7 @@ def task_update(*, user: User, pk: Any, **fields: Any) -> Task:
     if fields.get("completed") is not None:
         values |= Task.completion(fields["completed"], now, restamp=False)
     compiled = compile_update(task_queryset(user=user).filter(pk=task_db_id(pk)), values)
-    task = fetch_instance(Task, compiled.sql + returning(Task), compiled.bind())
-    if task is None:
-        raise Task.DoesNotExist
-    return task
+    return fetch_task(compiled.sql + returning(Task), compiled.bind())
 
 
 def task_set_completed(*, user: User, pk: Any, completed: bool | None) -> Task:
@@ -69,32 +67,32 @@ def task_set_completed(*, user: User, pk: Any, completed: bool | None) -> Task:
     transaction took four. Another user's task is Task.DoesNotExist, exactly like a
     missing or malformed id. Needs RETURNING: PostgreSQL, or SQLite 3.35+.
     """
-    connection = connections[Task.objects.db]
-    now = Task._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
-    compiled = _set_completed_sql(completed, connection.alias)
-    params = compiled.bind(user.pk, task_db_id(pk), now, now)
-    task = fetch_instance(Task, compiled.sql + returning(Task), params)
-    if task is None:
-        raise Task.DoesNotExist
-    return task
+    now = _stamp(timezone.now())
+    compiled = _set_completed_sql(completed)
+    return fetch_task(compiled.sql, compiled.bind(user.pk, task_db_id(pk), now, now))
 
 
 # Stand for the two timestamps that task_set_completed's SQL writes.
 _COMPLETED_AT, _UPDATED_AT = (datetime(2000, 1, 1, second=s, tzinfo=UTC) for s in (1, 2))
 
 
+def _stamp(moment: datetime) -> Any:
+    """`moment` as the database stores timestamps (text on SQLite)."""
+    field = Task._meta.get_field("updated_at")
+    return field.get_db_prep_value(moment, connections[Task.objects.db])
+
+
 @cache
-def _set_completed_sql(completed: bool | None, using: str) -> Compiled:
-    connection = connections[using]
-    stamp = Task._meta.get_field("updated_at")
-    return compile_update(
+def _set_completed_sql(completed: bool | None) -> Compiled:
+    compiled = compile_update(
         task_queryset(user=User(pk=OWNER)).filter(pk=TASK_ID),
         Task.completion(completed, _COMPLETED_AT) | {"updated_at": _UPDATED_AT},
         OWNER,
-        Task._meta.pk.get_db_prep_value(TASK_ID, connection),
-        stamp.get_db_prep_value(_COMPLETED_AT, connection),
-        stamp.get_db_prep_value(_UPDATED_AT, connection),
+        task_db_id(TASK_ID),
+        _stamp(_COMPLETED_AT),
+        _stamp(_UPDATED_AT),
     )
+    return compiled._replace(sql=compiled.sql + returning(Task))
 
 
 def task_delete(*, user: User, pk: Any) -> None:

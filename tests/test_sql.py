@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import User
-from config.sql import compile_for, compile_update, fetch_instance, returning
+from config.sql import compile_for, compile_required, compile_update, fetch_instance, returning
 from tasks.models import Task
 from tests.factories import TaskFactory, UserFactory
 
@@ -44,6 +44,9 @@ def test_compiled_update_returns_the_updated_row():
     assert Task.objects.get(pk=other.pk).title == "old"
 
 
-def test_an_update_placeholder_that_is_not_a_parameter_is_a_bug():
+def test_a_required_placeholder_that_is_not_a_parameter_is_a_bug():
     with pytest.raises(AssertionError, match="placeholder"):
         compile_update(Task.objects.all(), {"title": "x"}, TITLE)
+    with pytest.raises(AssertionError, match="placeholder"):
+        compile_required(_titled(OWNER, "a"), OWNER, TITLE)
+    assert compile_required(_titled(OWNER, TITLE), OWNER, TITLE).slots == (1, 0)
