@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Better Auth"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  (registers the OpenAPI auth extensions)
+        from accounts import checks, schema  # noqa: F401  (register the check and OpenAPI auth)

@@ -34,10 +34,16 @@ from urllib.parse import unquote
 import jwt
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db.models import Q
+from django.db import connections
 from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from accounts.better_auth import (
+    column,
+    setting_name,
+    table_columns,
+)
 from accounts.models import Jwk
 
 logger = logging.getLogger(__name__)
@@ -59,8 +65,14 @@ KEY_CACHE_TTL_SECONDS = 300.0  # known keys are re-read this often, so deleted k
 KEY_GRACE_PERIOD = timedelta(days=30)  # Better Auth keeps serving a rotated key this long
 JWKS_FETCH_TIMEOUT_SECONDS = 3.0
 VERIFIED_TOKEN_CACHE_SIZE = 2048  # per process; an entry is one token and its claims (~1 KB)
-ASYMMETRIC_KEY_TYPES = frozenset({"OKP", "EC", "RSA"})
 PUBLIC_JWK_MEMBERS = frozenset({"kty", "crv", "x", "y", "n", "e", "alg", "kid", "use"})
+# The algorithms a key's own family signs with; nothing else is ever accepted with it.
+KEY_FAMILIES: dict[tuple[str, str | None], tuple[str, ...]] = {
+    ("OKP", "Ed25519"): ("EdDSA",),
+    ("EC", "P-256"): ("ES256",),
+    ("EC", "P-521"): ("ES512",),
+    ("RSA", None): ("RS256", "PS256"),
+}
 APP_TOKEN_SUBJECT_CLAIMS = ("sub", "id", "user_id", "userId")
 NUMBER = (int, float)  # a finite JSON number: NaN/Infinity never parse, 1e999 is refused
 CLAIM_TYPES = {"exp": NUMBER, "nbf": NUMBER, "iat": NUMBER, "sub": str, "jti": str}
@@ -69,6 +81,10 @@ JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # u
 
 class TokenError(Exception):
     """A credential failed verification; the message is specific but safe to return."""
+
+
+# A jwks key by the algorithms its family allows (RSA: RS256 and PS256, the same key).
+KeySet = dict[str, jwt.PyJWK]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +117,12 @@ def verify_jwt(token: str) -> VerifiedToken:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid or len(kid) > MAX_ID_LENGTH:
             raise TokenError("unknown key id")
-        public_key = public_keys.get(kid)
-        if public_key is None:
+        key_set = public_keys.get(kid)
+        if key_set is None:
             raise TokenError("unknown key id")
-        key = public_key  # a PyJWK: PyJWT only verifies it with the key's own algorithm
+        if (public_key := key_set.get(algorithm)) is None:
+            raise TokenError("algorithm not allowed for this key")
+        key = public_key  # a PyJWK bound to one algorithm of the key's own family
     else:
         raise TokenError("unsupported algorithm")  # includes "none"
     claims = _decode(token, header, key)
@@ -253,11 +271,11 @@ class PublicKeyCache:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
-        self._keys: dict[str, jwt.PyJWK] = {}
+        self._keys: dict[str, KeySet] = {}
         self._loaded_at: float | None = None
         self._lock = threading.Lock()
 
-    def get(self, kid: str) -> jwt.PyJWK | None:
+    def get(self, kid: str) -> KeySet | None:
         if self._older_than(KEY_CACHE_TTL_SECONDS):
             self._refresh(KEY_CACHE_TTL_SECONDS)
         key = self._keys.get(kid)
@@ -283,7 +301,7 @@ class PublicKeyCache:
                 self._keys = keys
 
 
-def load_public_keys() -> dict[str, jwt.PyJWK] | None:
+def load_public_keys() -> dict[str, KeySet] | None:
     """All usable public keys by kid, from the JWKS URL when one is set, else the jwks table."""
     url = jwks_url()
     return _keys_from_url(url) if url else _keys_from_database()
@@ -297,24 +315,61 @@ def jwks_url() -> str:
     return url
 
 
-def _keys_from_database() -> dict[str, jwt.PyJWK]:
-    # Like Better Auth's /jwks endpoint: keys expired beyond the grace period are gone.
-    # Only the public columns are read: "privateKey" never leaves the database.
+def _keys_from_database() -> dict[str, KeySet]:
+    """The jwks table's keys, reading only the columns this Better Auth version has.
+
+    Like Better Auth's /jwks endpoint, keys expired beyond the grace period are gone
+    (where the table has "expiresAt": 1.3's has not). Only the public columns are
+    read: "privateKey" never leaves the database.
+    """
+    connection = connections[Jwk.objects.db]
+    jwks = Jwk._meta.db_table
+    present = table_columns(connection, jwks)
+    if present is None:
+        _warn_once(
+            f"no {jwks!r} table: Better Auth JWTs cannot be verified (enable and migrate "
+            f"Better Auth's jwt plugin, set {setting_name('jwks')}, or BETTER_AUTH_JWKS_URL)"
+        )
+        return {}
+    quote = connection.ops.quote_name
+    wanted = [Jwk._meta.pk.column, Jwk._meta.get_field("public_key").column]
+    optional = [column("jwks", "expiresAt"), column("jwks", "alg")]
+    selected = [quote(name) if name in present else "NULL" for name in wanted + optional]
+    sql = f"SELECT {', '.join(selected)} FROM {quote(jwks)}"  # noqa: S608 - quoted names
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
     cutoff = timezone.now() - KEY_GRACE_PERIOD
-    rows = Jwk.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=cutoff))
     keys = {}
-    for kid, public_key, alg in rows.values_list("id", "public_key", "alg"):
+    for kid, public_key, expires_at, alg in rows:
+        if _expired(expires_at, cutoff):
+            continue
         try:
             jwk_data = json.loads(public_key)
-        except ValueError:
+        except (TypeError, ValueError):
             logger.warning("jwks row %s: publicKey is not JSON; skipped", kid)
             continue
-        if (key := _public_key(kid, jwk_data, alg)) is not None:
-            keys[kid] = key
+        if (key_set := _key_set(str(kid), jwk_data, alg)) is not None:
+            keys[str(kid)] = key_set
     return keys
 
 
-def _keys_from_url(url: str) -> dict[str, jwt.PyJWK] | None:
+def _expired(expires_at: Any, cutoff: Any) -> bool:
+    if isinstance(expires_at, str):  # SQLite returns text
+        expires_at = parse_datetime(expires_at)
+    return expires_at is not None and expires_at <= cutoff
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning(message)
+
+
+def _keys_from_url(url: str) -> dict[str, KeySet] | None:
     try:
         client = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=JWKS_FETCH_TIMEOUT_SECONDS)
         data = client.fetch_data()
@@ -324,31 +379,45 @@ def _keys_from_url(url: str) -> dict[str, jwt.PyJWK] | None:
     keys = {}
     for jwk_data in data.get("keys") if isinstance(data.get("keys"), list) else []:
         kid = jwk_data.get("kid") if isinstance(jwk_data, dict) else None
-        if isinstance(kid, str) and (key := _public_key(kid, jwk_data, None)) is not None:
-            keys[kid] = key
+        if isinstance(kid, str) and (key_set := _key_set(kid, jwk_data, None)) is not None:
+            keys[kid] = key_set
     return keys
 
 
-def _public_key(kid: str, jwk_data: Any, alg: str | None) -> jwt.PyJWK | None:
-    """A verification key bound to one asymmetric algorithm, or None (logged) if unusable."""
+def key_family(jwk_data: Any) -> tuple[str, ...]:
+    """The algorithms a public JWK's own family signs with (none for any other key)."""
+    if not isinstance(jwk_data, dict):
+        return ()
+    kty, crv = jwk_data.get("kty"), jwk_data.get("crv")
+    return KEY_FAMILIES.get((kty, None if kty == "RSA" else crv), ())
+
+
+def _key_set(kid: str, jwk_data: Any, alg: Any) -> KeySet | None:
+    """Verification keys for the algorithms of the key's own family, or None (logged).
+
+    The family follows from the key itself (OKP Ed25519 -> EdDSA, EC P-256 -> ES256,
+    P-521 -> ES512, RSA -> RS256 or PS256). An algorithm the JWK or the row declares
+    (its "alg", where the version stores one) narrows that to one, and must belong to
+    it. Never a shared-secret ("oct") key, so never HS256 with a public key.
+    """
     if not isinstance(jwk_data, dict):
         logger.warning("key %s: not a JWK object; skipped", kid)
         return None
     public = {name: value for name, value in jwk_data.items() if name in PUBLIC_JWK_MEMBERS}
-    if public.get("kty") not in ASYMMETRIC_KEY_TYPES:  # never a shared-secret ("oct") key
-        logger.warning("key %s: key type %r not allowed; skipped", kid, public.get("kty"))
+    kty, crv = public.get("kty"), public.get("crv")
+    if not (family := key_family(public)):
+        logger.warning("key %s: key type %r/%r not allowed; skipped", kid, kty, crv)
         return None
-    # Better Auth's own precedence: the JWK's alg, then the row's; else inferred from kty/crv.
-    algorithm = public.get("alg") or alg or None
+    declared = public.get("alg") or alg or None  # Better Auth's own precedence
+    if declared is not None and declared not in family:
+        logger.warning("key %s: alg %r does not fit its %s key; skipped", kid, declared, kty)
+        return None
+    algorithms = (declared,) if declared else family
     try:
-        key = jwt.PyJWK(public, algorithm)
+        return {algorithm: jwt.PyJWK(public, algorithm) for algorithm in algorithms}
     except (jwt.PyJWTError, KeyError, TypeError, ValueError) as error:
         logger.warning("key %s: unusable JWK (%r); skipped", kid, error)
         return None
-    if key.algorithm_name not in ASYMMETRIC_ALGORITHMS:
-        logger.warning("key %s: algorithm %s not allowed; skipped", kid, key.algorithm_name)
-        return None
-    return key
 
 
 public_keys = PublicKeyCache()
@@ -381,7 +450,7 @@ class VerifiedTokenCache:
             current: jwt.PyJWK | str | None = settings.BETTER_AUTH_SECRET
             if current != key:
                 return None
-        elif kid is None or public_keys.get(kid) is not key:
+        elif kid is None or (public_keys.get(kid) or {}).get(verified.algorithm) is not key:
             return None
         return verified
 

@@ -37,6 +37,35 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "service_unavailable"
 
 
+class SchemaMismatch(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = (
+        "The database's tables do not match this service's settings (Better Auth's "
+        "tables or this service's migrations); the server log says what is missing."
+    )
+    default_code = "service_unavailable"
+
+
+# SQLSTATEs of a schema that differs from what the code expects: an undefined table,
+# column or function, or a type mismatch. A deploy problem, not a bug of the request.
+SCHEMA_SQLSTATES = frozenset({"42P01", "42703", "42883", "42804"})
+_reported_schema_errors: set[str] = set()
+
+
+def is_schema_error(error: DatabaseError) -> bool:
+    return getattr(error.__cause__, "sqlstate", None) in SCHEMA_SQLSTATES
+
+
+def schema_mismatch(error: DatabaseError) -> SchemaMismatch:
+    """A 503 for the client; the real cause logged once per process (`manage.py check`
+    reports every mismatch at once)."""
+    cause = (str(error).strip().splitlines() or [error.__class__.__name__])[0]
+    if cause not in _reported_schema_errors:
+        _reported_schema_errors.add(cause)
+        logger.error("database schema mismatch: %s; run `manage.py check` for a report", cause)
+    return SchemaMismatch()
+
+
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with an earlier one."
@@ -75,12 +104,14 @@ def _first_message(detail: Any, prefix: str = "") -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, reshaped; database outages become 503 instead of 500."""
+    """DRF's handler, reshaped; database outages and schema mismatches are 503, not 500."""
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, OperationalError | InterfaceError):
         logger.warning("database unavailable: %s", exc.__class__.__name__)
         exc = ServiceUnavailable()
+    elif isinstance(exc, DatabaseError) and is_schema_error(exc):
+        exc = schema_mismatch(exc)
     elif isinstance(exc, DatabaseError):
         logger.exception("database error")
         return Response(error_body(500, "Internal server error."), status=500)

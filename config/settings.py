@@ -4,6 +4,7 @@ Defaults make a fresh clone run with no configuration (DEBUG on, an SQLite file)
 production sets DJANGO_DEBUG=false and must then provide real secrets.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -56,6 +57,13 @@ BETTER_AUTH_ISSUER = os.environ.get("BETTER_AUTH_ISSUER", BETTER_AUTH_URL)
 BETTER_AUTH_AUDIENCE = os.environ.get("BETTER_AUTH_AUDIENCE", BETTER_AUTH_URL)
 BETTER_AUTH_JWKS_URL = os.environ.get("BETTER_AUTH_JWKS_URL", "")
 BETTER_AUTH_TRUSTED_ORIGINS = env_list("BETTER_AUTH_TRUSTED_ORIGINS")
+# The app's renamed Better Auth models and fields, as JSON in betterAuth()'s own option
+# shape: {"user": {"modelName": "users", "fields": {"emailVerified": "email_verified"}}}.
+# accounts/better_auth.py checks it; unset means Better Auth's default names.
+try:
+    BETTER_AUTH_SCHEMA = json.loads(os.environ.get("BETTER_AUTH_SCHEMA") or "{}")
+except ValueError as _error:
+    raise ImproperlyConfigured(f"BETTER_AUTH_SCHEMA is not valid JSON: {_error}") from None
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 

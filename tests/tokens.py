@@ -20,9 +20,10 @@ from urllib.parse import quote
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
-from accounts.models import Jwk, Session, User
+from accounts.models import Session, User
 from accounts.tokens import clear_key_cache, sign_session_token
 from tests.factories import better_auth_id
 
@@ -72,20 +73,36 @@ class SigningKey:
         return self.sign(better_auth_claims(user, **overrides))
 
 
+def insert_jwks_row(kid: str, public_key: str, **columns: Any) -> None:
+    """A jwks row as Better Auth writes it; `columns` may name the optional ones
+    (`expiresAt`, `alg`, `crv`), which the Jwk model does not map."""
+    row = {
+        "id": kid,
+        "publicKey": public_key,
+        # Better Auth stores the private JWK encrypted with its secret; never read here.
+        "privateKey": json.dumps({"ciphertext": "not-used-by-this-service", "iv": "", "tag": ""}),
+        "createdAt": timezone.now(),
+        **columns,
+    }
+    names = ", ".join(f'"{name}"' for name in row)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO jwks ({names}) VALUES ({', '.join(['%s'] * len(row))})",
+            list(row.values()),
+        )
+
+
 def store_public_key(
     kid: str, private_key: Any, algorithm: str, *, expires_at: Any = None, alg_column: bool = True
-) -> Jwk:
-    """Insert the jwks row Better Auth would write for this key pair."""
-    crv = public_jwk(private_key, algorithm).get("crv") if algorithm == "EdDSA" else None
-    return Jwk.objects.create(
-        id=kid,
-        public_key=json.dumps(public_jwk(private_key, algorithm)),
-        # Better Auth stores the private JWK encrypted with its secret; never read here.
-        private_key=json.dumps({"ciphertext": "not-used-by-this-service", "iv": "", "tag": ""}),
-        created_at=timezone.now(),
-        expires_at=expires_at,
+) -> None:
+    """Insert the jwks row Better Auth (1.7) would write for this key pair."""
+    public = public_jwk(private_key, algorithm)
+    insert_jwks_row(
+        kid,
+        json.dumps(public),
+        expiresAt=expires_at,
         alg=algorithm if alg_column else None,
-        crv=crv,
+        crv=public.get("crv") if algorithm == "EdDSA" else None,
     )
 
 

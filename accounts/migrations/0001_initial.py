@@ -3,14 +3,21 @@
 On a database Better Auth already manages this changes nothing: every statement
 of Better Auth's own DDL (accounts/sql/better_auth.sql) whose table is already
 there is skipped. On a fresh dev or test database it creates exactly what
-Better Auth would. The same DDL runs unchanged on SQLite (the embedded default).
-Reversing it never drops Better Auth's tables.
+Better Auth would, under the names the settings give (BETTER_AUTH_SCHEMA). The
+same DDL runs unchanged on SQLite (the embedded default). Reversing it never
+drops Better Auth's tables.
+
+The mapped names come from the settings, and `"user".id`'s type from the database
+(accounts.models.UserIdField), so the foreign keys of later migrations match.
 """
 
 import re
 from pathlib import Path
 
 from django.db import migrations, models
+
+import accounts.models
+from accounts.better_auth import column, renamed_ddl, table
 
 DDL = Path(__file__).resolve().parent.parent / "sql" / "better_auth.sql"
 TABLE_OF = re.compile(r'^create (?:table|index "[^"]+" on) "([^"]+)"', re.IGNORECASE)
@@ -24,9 +31,9 @@ def create_missing_better_auth_tables(apps, schema_editor):
         statement = statement.strip()
         if not statement:
             continue
-        table = TABLE_OF.match(statement).group(1)
-        if table not in existing:
-            schema_editor.execute(statement)
+        model = TABLE_OF.match(statement).group(1)
+        if table(model) not in existing:
+            schema_editor.execute(renamed_ddl(statement, model))
 
 
 class Migration(migrations.Migration):
@@ -39,82 +46,98 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="User",
             fields=[
-                ("id", models.TextField(primary_key=True, serialize=False)),
-                ("name", models.TextField()),
-                ("email", models.TextField(unique=True)),
-                ("email_verified", models.BooleanField(db_column="emailVerified", default=False)),
-                ("image", models.TextField(blank=True, null=True)),
-                ("created_at", models.DateTimeField(db_column="createdAt")),
-                ("updated_at", models.DateTimeField(db_column="updatedAt")),
+                ("id", accounts.models.UserIdField(primary_key=True, serialize=False)),
+                ("name", models.TextField(db_column=column("user", "name"))),
+                ("email", models.TextField(db_column=column("user", "email"), unique=True)),
+                (
+                    "email_verified",
+                    models.BooleanField(db_column=column("user", "emailVerified"), default=False),
+                ),
+                ("image", models.TextField(blank=True, db_column=column("user", "image"), null=True)),
+                ("created_at", models.DateTimeField(db_column=column("user", "createdAt"))),
+                ("updated_at", models.DateTimeField(db_column=column("user", "updatedAt"))),
             ],
-            options={"db_table": "user", "ordering": ["email"], "managed": False},
+            options={"db_table": table("user"), "ordering": ["email"], "managed": False},
         ),
         migrations.CreateModel(
             name="Session",
             fields=[
-                ("id", models.TextField(primary_key=True, serialize=False)),
-                ("token", models.TextField(unique=True)),
-                ("expires_at", models.DateTimeField(db_column="expiresAt")),
-                ("ip_address", models.TextField(blank=True, db_column="ipAddress", null=True)),
-                ("user_agent", models.TextField(blank=True, db_column="userAgent", null=True)),
-                ("created_at", models.DateTimeField(db_column="createdAt")),
-                ("updated_at", models.DateTimeField(db_column="updatedAt")),
+                ("id", accounts.models.BetterAuthIdField(primary_key=True, serialize=False)),
+                ("token", models.TextField(db_column=column("session", "token"), unique=True)),
+                ("expires_at", models.DateTimeField(db_column=column("session", "expiresAt"))),
+                (
+                    "ip_address",
+                    models.TextField(blank=True, db_column=column("session", "ipAddress"), null=True),
+                ),
+                (
+                    "user_agent",
+                    models.TextField(blank=True, db_column=column("session", "userAgent"), null=True),
+                ),
+                ("created_at", models.DateTimeField(db_column=column("session", "createdAt"))),
+                ("updated_at", models.DateTimeField(db_column=column("session", "updatedAt"))),
                 (
                     "user",
                     models.ForeignKey(
-                        db_column="userId",
+                        db_column=column("session", "userId"),
                         on_delete=models.deletion.DO_NOTHING,
                         related_name="sessions",
                         to="accounts.user",
                     ),
                 ),
             ],
-            options={"db_table": "session", "managed": False},
+            options={"db_table": table("session"), "managed": False},
         ),
         migrations.CreateModel(
             name="Account",
             fields=[
-                ("id", models.TextField(primary_key=True, serialize=False)),
-                ("account_id", models.TextField(db_column="accountId")),
-                ("provider_id", models.TextField(db_column="providerId")),
-                ("access_token", models.TextField(blank=True, db_column="accessToken", null=True)),
-                ("refresh_token", models.TextField(blank=True, db_column="refreshToken", null=True)),
-                ("id_token", models.TextField(blank=True, db_column="idToken", null=True)),
+                ("id", accounts.models.BetterAuthIdField(primary_key=True, serialize=False)),
+                ("account_id", models.TextField(db_column=column("account", "accountId"))),
+                ("provider_id", models.TextField(db_column=column("account", "providerId"))),
+                (
+                    "access_token",
+                    models.TextField(blank=True, db_column=column("account", "accessToken"), null=True),
+                ),
+                (
+                    "refresh_token",
+                    models.TextField(blank=True, db_column=column("account", "refreshToken"), null=True),
+                ),
+                ("id_token", models.TextField(blank=True, db_column=column("account", "idToken"), null=True)),
                 (
                     "access_token_expires_at",
-                    models.DateTimeField(blank=True, db_column="accessTokenExpiresAt", null=True),
+                    models.DateTimeField(
+                        blank=True, db_column=column("account", "accessTokenExpiresAt"), null=True
+                    ),
                 ),
                 (
                     "refresh_token_expires_at",
-                    models.DateTimeField(blank=True, db_column="refreshTokenExpiresAt", null=True),
+                    models.DateTimeField(
+                        blank=True, db_column=column("account", "refreshTokenExpiresAt"), null=True
+                    ),
                 ),
-                ("scope", models.TextField(blank=True, null=True)),
-                ("password", models.TextField(blank=True, null=True)),
-                ("created_at", models.DateTimeField(db_column="createdAt")),
-                ("updated_at", models.DateTimeField(db_column="updatedAt")),
+                ("scope", models.TextField(blank=True, db_column=column("account", "scope"), null=True)),
+                ("password", models.TextField(blank=True, db_column=column("account", "password"), null=True)),
+                ("created_at", models.DateTimeField(db_column=column("account", "createdAt"))),
+                ("updated_at", models.DateTimeField(db_column=column("account", "updatedAt"))),
                 (
                     "user",
                     models.ForeignKey(
-                        db_column="userId",
+                        db_column=column("account", "userId"),
                         on_delete=models.deletion.DO_NOTHING,
                         related_name="accounts",
                         to="accounts.user",
                     ),
                 ),
             ],
-            options={"db_table": "account", "managed": False},
+            options={"db_table": table("account"), "managed": False},
         ),
         migrations.CreateModel(
             name="Jwk",
             fields=[
-                ("id", models.TextField(primary_key=True, serialize=False)),
-                ("public_key", models.TextField(db_column="publicKey")),
-                ("private_key", models.TextField(db_column="privateKey")),
-                ("created_at", models.DateTimeField(db_column="createdAt")),
-                ("expires_at", models.DateTimeField(blank=True, db_column="expiresAt", null=True)),
-                ("alg", models.TextField(blank=True, null=True)),
-                ("crv", models.TextField(blank=True, null=True)),
+                ("id", accounts.models.BetterAuthIdField(primary_key=True, serialize=False)),
+                ("public_key", models.TextField(db_column=column("jwks", "publicKey"))),
+                ("private_key", models.TextField(db_column=column("jwks", "privateKey"))),
+                ("created_at", models.DateTimeField(db_column=column("jwks", "createdAt"))),
             ],
-            options={"db_table": "jwks", "verbose_name": "JWKS key", "managed": False},
+            options={"db_table": table("jwks"), "verbose_name": "JWKS key", "managed": False},
         ),
     ]

@@ -13,6 +13,8 @@ import logging
 
 from django.db import migrations, transaction
 
+from accounts.better_auth import table
+
 logger = logging.getLogger(__name__)
 
 CASCADE_FK = """
@@ -21,20 +23,20 @@ DECLARE fk text;
 BEGIN
     FOR fk IN SELECT conname FROM pg_constraint
         WHERE conrelid = 'task'::regclass AND contype = 'f'
-          AND confrelid = '"user"'::regclass
+          AND confrelid = '{user_literal}'::regclass
     LOOP
         EXECUTE format('ALTER TABLE task DROP CONSTRAINT %I', fk);
     END LOOP;
 END $$;
 ALTER TABLE task ADD CONSTRAINT task_user_id_fk_user_cascade
-    FOREIGN KEY (user_id) REFERENCES "user" (id) ON DELETE CASCADE
+    FOREIGN KEY (user_id) REFERENCES {user_table} (id) ON DELETE CASCADE
     DEFERRABLE INITIALLY DEFERRED;
 """
 
 RESTORE_FK = """
 ALTER TABLE task DROP CONSTRAINT IF EXISTS task_user_id_fk_user_cascade;
 ALTER TABLE task ADD CONSTRAINT task_user_id_fk_user
-    FOREIGN KEY (user_id) REFERENCES "user" (id) DEFERRABLE INITIALLY DEFERRED;
+    FOREIGN KEY (user_id) REFERENCES {user_table} (id) DEFERRABLE INITIALLY DEFERRED;
 """
 
 SEARCH_INDEXES = [
@@ -52,10 +54,16 @@ DROP_INDEXES = [
 ]
 
 
+def user_table(schema_editor):
+    """Better Auth's user table (renamed with BETTER_AUTH_SCHEMA or not), quoted for the SQL."""
+    quoted = schema_editor.quote_name(table("user"))
+    return {"user_table": quoted, "user_literal": quoted.replace("'", "''")}
+
+
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(CASCADE_FK, params=None)
+    schema_editor.execute(CASCADE_FK.format(**user_table(schema_editor)), params=None)
     schema_editor.execute(TAGS_INDEX)
     try:
         with transaction.atomic(using=schema_editor.connection.alias):
@@ -70,7 +78,7 @@ def backwards(apps, schema_editor):
         return
     for statement in DROP_INDEXES:
         schema_editor.execute(statement)
-    schema_editor.execute(RESTORE_FK)
+    schema_editor.execute(RESTORE_FK.format(**user_table(schema_editor)), params=None)
 
 
 class Migration(migrations.Migration):

@@ -5,6 +5,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
+from accounts.better_auth import table
 
 CASCADE_FK = """
 DO $$
@@ -17,14 +18,15 @@ BEGIN
     END LOOP;
 END $$;
 ALTER TABLE task_idempotency_key ADD CONSTRAINT task_idempotency_key_user_fk_cascade
-    FOREIGN KEY (user_id) REFERENCES "user" (id) ON DELETE CASCADE
+    FOREIGN KEY (user_id) REFERENCES {user_table} (id) ON DELETE CASCADE
     DEFERRABLE INITIALLY DEFERRED;
 """
 
 
 def cascade_user_fk(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CASCADE_FK, params=None)
+        user_table = schema_editor.quote_name(table("user"))
+        schema_editor.execute(CASCADE_FK.format(user_table=user_table), params=None)
 
 
 class Migration(migrations.Migration):

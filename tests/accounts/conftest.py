@@ -9,6 +9,7 @@ import time_machine
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Jwk, Session, User
+from tests.tokens import insert_jwks_row
 
 VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text())
 
@@ -47,14 +48,9 @@ def vector_key(db) -> Jwk:
     jwk = dict(VECTORS["jwks"]["keys"][0])
     kid = jwk.pop("kid")
     jwk.pop("alg")
-    return Jwk.objects.create(
-        id=kid,
-        public_key=json.dumps(jwk),
-        private_key='{"ciphertext":"encrypted-by-better-auth"}',
-        created_at=datetime.fromtimestamp(VECTORS["jwt"]["payload"]["iat"] - 60, tz=UTC),
-        alg="EdDSA",
-        crv="Ed25519",
-    )
+    created = datetime.fromtimestamp(VECTORS["jwt"]["payload"]["iat"] - 60, tz=UTC)
+    insert_jwks_row(kid, json.dumps(jwk), createdAt=created, alg="EdDSA", crv="Ed25519")
+    return Jwk.objects.get(pk=kid)
 
 
 @pytest.fixture

@@ -70,7 +70,10 @@ def test_cache_keeps_at_most_its_size(signing_key):
     issued = [signing_key.token_for(user, jti=str(n)) for n in range(5)]
     for token in issued:
         cache.add(
-            token, verify_jwt(token), tokens.public_keys.get(signing_key.kid), signing_key.kid
+            token,
+            verify_jwt(token),
+            tokens.public_keys.get(signing_key.kid)["EdDSA"],
+            signing_key.kid,
         )
 
     assert [cache.get(token) is not None for token in issued] == [False, False, True, True, True]

@@ -1,7 +1,5 @@
 """`manage.py dev_token alice@example.com`: a user and a token to try the API locally."""
 
-import secrets
-import string
 from datetime import timedelta
 from typing import Any
 
@@ -13,9 +11,9 @@ from django.core.validators import validate_email
 from django.db import DatabaseError
 from django.utils import timezone
 
+from accounts.better_auth import user_ids
 from accounts.models import User
 
-ID_ALPHABET = string.ascii_letters + string.digits
 MAX_HOURS = 24 * 30
 
 
@@ -53,16 +51,10 @@ class Command(BaseCommand):
 
 def _get_or_create_user(email: str, name: str) -> tuple[User, bool]:
     now = timezone.now()
-    return User.objects.get_or_create(
-        email=email,
-        defaults={
-            "id": "".join(secrets.choice(ID_ALPHABET) for _ in range(32)),  # Better Auth's format
-            "name": name,
-            "email_verified": False,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
+    defaults = {"name": name, "email_verified": False, "created_at": now, "updated_at": now}
+    if (new_id := user_ids.new()) is not None:  # None: the database numbers users itself
+        defaults["id"] = new_id  # Better Auth's format for the column's type
+    return User.objects.get_or_create(email=email, defaults=defaults)
 
 
 def _sign_token(user: User, lifetime: timedelta) -> str:
