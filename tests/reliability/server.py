@@ -102,7 +102,7 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def running_server(log_dir: Path, **env: str) -> Iterator[Server]:
+def running_server(log_dir: Path, start_timeout: float = 30.0, **env: str) -> Iterator[Server]:
     """Start gunicorn with production settings; `env` overrides (e.g. WEB_CONCURRENCY)."""
     port = free_port()
     secret = secrets.token_urlsafe(32)
@@ -133,7 +133,7 @@ def running_server(log_dir: Path, **env: str) -> Iterator[Server]:
         )  # fmt: skip
     server = Server(port, process, log, secret, server_env)
     try:
-        _wait_until_serving(server)
+        _wait_until_serving(server, start_timeout)
         yield server
     finally:
         process.send_signal(signal.SIGTERM)
