@@ -6,6 +6,7 @@ one character at a time).
 """
 
 import json
+from collections.abc import Sequence
 
 from django.contrib import admin
 from django.db.models import Model, QuerySet
@@ -15,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
+from accounts.better_auth import user_ids
 from accounts.models import Account, Jwk, Session, User
 from accounts.tokens import key_family
 
@@ -36,6 +38,14 @@ class ReadOnlyMixin:
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).defer(*self.secret_fields)  # type: ignore[misc]
+
+    def get_search_fields(self, request: HttpRequest) -> Sequence[str]:
+        # Ids may be uuid or integer columns (generateId), which refuse other text with an
+        # error: a search term that cannot be an id does not search the ids.
+        fields = super().get_search_fields(request)  # type: ignore[misc]
+        if all(user_ids.accepts(term) for term in request.GET.get("q", "").split()):
+            return fields
+        return [field for field in fields if field != "=id"]
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
         if lookup.split("__")[0] in self.secret_fields:

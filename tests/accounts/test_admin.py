@@ -5,6 +5,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.better_auth import user_ids
 from accounts.models import Account, Jwk
 from tests.factories import SessionFactory, TaskFactory, UserFactory, better_auth_id
 
@@ -145,3 +146,18 @@ def test_staff_sign_in_with_django_users_only(client, user):
     assert not refused.wsgi_request.user.is_authenticated
     accepted = client.post(login, {"username": "staff", "password": "correct horse battery"})
     assert accepted.status_code == 302
+
+
+def test_search_terms_that_cannot_be_ids_do_not_search_uuid_ids(
+    admin_client, better_auth_rows, monkeypatch
+):
+    # "user".id as uuid (generateId: "uuid"): `id = 'alice'` would be a database error.
+    monkeypatch.setattr(user_ids, "sql_type", lambda connection: "uuid")
+    url = reverse("admin:accounts_user_changelist")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(url, {"q": better_auth_rows["user"].email})
+
+    assert response.status_code == 200
+    assert better_auth_rows["user"].email in response.content.decode()
+    assert not any('"user"."id" =' in query["sql"] for query in queries.captured_queries)
