@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -354,10 +354,12 @@ def _keys_from_database() -> dict[str, KeySet]:
     return keys
 
 
-def _expired(expires_at: Any, cutoff: Any) -> bool:
-    if isinstance(expires_at, str):  # SQLite returns text
+def _expired(expires_at: Any, cutoff: datetime) -> bool:
+    if isinstance(expires_at, str):  # SQLite returns text, without a zone when Django wrote it
         expires_at = parse_datetime(expires_at)
-    return expires_at is not None and expires_at <= cutoff
+        if expires_at is not None and timezone.is_naive(expires_at):
+            expires_at = timezone.make_aware(expires_at, UTC)
+    return isinstance(expires_at, datetime) and expires_at <= cutoff
 
 
 _warned: set[str] = set()

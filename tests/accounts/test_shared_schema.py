@@ -8,7 +8,11 @@ so every test starts from the suite's schema again.
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -295,3 +299,36 @@ def test_renamed_ddl_uses_the_settings_names(settings):
 
 def _public_jwk(key: SigningKey) -> dict:
     return public_jwk(key.private_key, key.algorithm)
+
+
+SQLITE_SCRIPT = """
+import django
+django.setup()
+from datetime import timedelta
+from django.core.management import call_command
+from django.utils import timezone
+from accounts.tokens import verify_jwt
+from tests.factories import UserFactory
+from tests.tokens import create_signing_key
+
+call_command("migrate", verbosity=0)
+user = UserFactory()
+key = create_signing_key("EdDSA", expires_at=timezone.now() + timedelta(days=1))
+old = create_signing_key("EdDSA", expires_at=timezone.now() - timedelta(days=90))
+print(verify_jwt(key.token_for(user)).user_id == user.id)
+try:
+    verify_jwt(old.token_for(user))
+except Exception as error:
+    print(error)
+"""
+
+
+def test_keys_and_their_expiry_on_the_embedded_sqlite_default(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_SCRIPT],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+    assert result.stdout.split("\n")[:2] == ["True", "unknown key id"], result.stderr
