@@ -7,9 +7,10 @@ import pytest
 from tests.better_auth.harness import VARIANTS, BetterAuth, Stack, Stacks
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stacks(request, tmp_path_factory) -> Stacks:
-    """The stacks of every variant this run's selected tests use, all started at once."""
+    """The stacks of every variant this run's selected tests use, all started at once, and
+    stopped once the module's tests are done (not left running through the rest of the suite)."""
     selected = {
         item.callspec.params["stack"].name
         for item in request.session.items
@@ -21,9 +22,9 @@ def stacks(request, tmp_path_factory) -> Stacks:
     started.close()
 
 
-@pytest.fixture(scope="session", params=VARIANTS, ids=lambda variant: variant.name)
+@pytest.fixture(scope="module", params=VARIANTS, ids=lambda variant: variant.name)
 def stack(request, stacks) -> Stack:
-    """One Better Auth deployment and this API on its database (started once per session)."""
+    """One Better Auth deployment and this API on its database (started once per run)."""
     return stacks.get(request.param)
 
 
@@ -61,6 +62,6 @@ def sign_up(auth: BetterAuth, name: str = "Alice") -> SignedUp:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def alice(stack) -> SignedUp:
     return sign_up(stack.auth, "Alice")
