@@ -1,11 +1,13 @@
 """Verify Better Auth credentials with plain functions (no DRF: authentication.py maps errors).
 
-What is accepted mirrors what a real Better Auth 1.7 server issues (measured; the
-real token, keys and session are in tests/accounts/vectors.json):
+What is accepted mirrors what real Better Auth 1.3, 1.4 and 1.7 servers issue
+(measured; one real token, key and session are in tests/accounts/vectors.json, and
+tests/better_auth/ runs those servers):
 
 - JWTs of its `jwt` plugin: EdDSA (Ed25519) by default, or ES256, ES512, RS256,
   PS256; header `kid` = `jwks.id`, the public JWK stored as JSON text in
-  `jwks."publicKey"`; `iss` and `aud` are the app's base URL; 15-minute lifetime.
+  `jwks."publicKey"` (the table's other columns differ by version); `iss` and `aud`
+  are the app's base URL; 15-minute lifetime by default.
 - HS256 JWTs signed with BETTER_AUTH_SECRET: Better Auth has no such mode, but
   many Next.js apps sign their own token for their backend this way.
 - Session tokens (`session.token`), raw or signed as `token.base64(HMAC-SHA256)`,
