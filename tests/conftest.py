@@ -1,9 +1,56 @@
+import os
+import shutil
+import subprocess
+
 import pytest
 from rest_framework.test import APIClient
 
 from accounts.tokens import clear_key_cache
 from tests.factories import UserFactory
 from tests.tokens import SigningKey, bearer_for, create_signing_key
+
+# CI proves what it claims: there, a test that cannot run (a missing browser, server or
+# tool) fails instead of skipping. Deselected tests (`-m "not slow"`) are not skips.
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _version(*command: str) -> str:
+    if shutil.which(command[0]) is None:
+        return "not found"
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"unusable ({error})"
+    return result.stdout.strip() or result.stderr.strip() or f"exit {result.returncode}"
+
+
+def pytest_report_header() -> list[str]:
+    chromium = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "chromium"
+    lines = [f"chromium: {_version(chromium, '--version')}", f"node: {_version('node', '--version')}"]
+    if CI:
+        lines.append("CI=true: a skipped test is a failure")
+    return lines
+
+
+def _fail_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"Skipped under CI=true, which must run every test: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    report = yield
+    _fail_skip(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> pytest.CollectReport:
+    report = yield
+    _fail_skip(report)
+    return report
 
 
 @pytest.fixture(autouse=True)
