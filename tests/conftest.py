@@ -26,7 +26,8 @@ def _version(*command: str) -> str:
 
 def pytest_report_header() -> list[str]:
     chromium = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "chromium"
-    lines = [f"chromium: {_version(chromium, '--version')}", f"node: {_version('node', '--version')}"]
+    lines = [f"chromium: {_version(chromium, '--version')}"]
+    lines.append(f"node: {_version('node', '--version')}")
     if CI:
         lines.append("CI=true: a skipped test is a failure")
     return lines
