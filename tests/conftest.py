@@ -3,6 +3,8 @@ import shutil
 import subprocess
 
 import pytest
+from django.db import connection
+from pytest_django.fixtures import validate_django_db
 from rest_framework.test import APIClient
 
 from accounts.tokens import clear_key_cache
@@ -60,6 +62,39 @@ def _fresh_key_cache():
     clear_key_cache()
     yield
     clear_key_cache()
+
+
+# Better Auth's tables, children before "user". Django's flush after a transactional test
+# empties only the tables it manages; these are unmanaged.
+BETTER_AUTH_TABLES = ["session", "account", "verification", "jwks", "user"]
+
+
+def _is_transactional(request: pytest.FixtureRequest) -> bool:
+    """As pytest-django decides whether a test gets TransactionTestCase (committed rows)."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and any(validate_django_db(marker)[:2]):  # transaction, sequences
+        return True
+    return bool({"transactional_db", "live_server", "django_db_reset_sequences"}
+                & set(request.fixturenames))  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _better_auth_rows_do_not_leak(request: pytest.FixtureRequest):
+    """A transactional test's rows in Better Auth's tables are deleted after it; the rows
+    that were there before (a session fixture's signing key, say) stay."""
+    if not _is_transactional(request):
+        yield
+        return
+    blocker = request.getfixturevalue("django_db_blocker")
+    with blocker.unblock(), connection.cursor() as cursor:
+        kept = {}
+        for table in BETTER_AUTH_TABLES:
+            cursor.execute(f"SELECT coalesce(array_agg(id), '{{}}') FROM \"{table}\"")
+            kept[table] = cursor.fetchone()[0]
+    yield
+    with blocker.unblock(), connection.cursor() as cursor:
+        for table in BETTER_AUTH_TABLES:
+            cursor.execute(f'DELETE FROM "{table}" WHERE NOT (id = ANY(%s))', [kept[table]])
 
 
 @pytest.fixture
