@@ -1,25 +1,30 @@
-"""POST /mcp inside the WSGI app: one gunicorn port serves REST, docs, admin and MCP.
+"""POST /mcp as a Django view: one gunicorn port serves REST, docs, admin and MCP.
 
 The SDK's Streamable HTTP transport is ASGI. a2wsgi's ASGIMiddleware runs it on an
-event loop in a thread of each worker and hands each /mcp request to that loop; the
-gunicorn thread that accepted the request waits for its answer. Every other path goes
-straight to Django, so REST requests pay one string comparison and nothing else.
+event loop in a thread of each worker and hands it each /mcp request; the gunicorn
+thread that took the request waits for the answer. Routed by Django's URLconf (the
+last pattern), MCP requests pass the same middleware as REST ones (request id and
+access line, HTTPS redirect, CORS, 411 for chunked bodies, the per-IP limit of
+failed authentications) and REST requests pay nothing for it.
 """
 
 import asyncio
+import itertools
 import os
 import threading
-from collections.abc import Iterable
 from typing import Any
 
 from a2wsgi import ASGIMiddleware
+from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from starlette.types import ASGIApp, Message
 
-from mcp_server.http import PATH, build_application
+from config.errors import error_body
+from mcp_server.http import build_application
 
 STARTUP_TIMEOUT = 30.0
-
-WSGIApp = Any  # (environ, start_response) -> Iterable[bytes]
+# Set by the server for the whole exchange, not per response.
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade"}
 
 
 async def _lifespan(app: ASGIApp, started: "asyncio.Future[None]") -> None:
@@ -54,26 +59,44 @@ def _start(app: ASGIApp) -> ASGIMiddleware:
     return ASGIMiddleware(app, loop=loop)
 
 
-class MCPMount:
-    """WSGI app: `/mcp` to the MCP server, everything else to `django_app`.
+class _Server:
+    """The MCP app of this process, started on its first call: an event loop thread
+    would not survive gunicorn's fork of the preloaded app."""
 
-    The MCP side starts in each worker on its first /mcp request: an event loop thread
-    would not survive gunicorn's fork of the preloaded app.
-    """
-
-    def __init__(self, django_app: WSGIApp) -> None:
-        self.django_app = django_app
-        self._mcp: ASGIMiddleware | None = None
+    def __init__(self) -> None:
+        self._app: ASGIMiddleware | None = None
         self._pid = 0
         self._lock = threading.Lock()
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == PATH:
-            return self.mcp()(environ, start_response)
-        return self.django_app(environ, start_response)
-
-    def mcp(self) -> ASGIMiddleware:
+    def get(self) -> ASGIMiddleware:
         with self._lock:
-            if self._mcp is None or self._pid != os.getpid():
-                self._mcp, self._pid = _start(build_application()), os.getpid()
-            return self._mcp
+            if self._app is None or self._pid != os.getpid():
+                self._app, self._pid = _start(build_application()), os.getpid()
+            return self._app
+
+
+_server = _Server()
+
+
+@csrf_exempt  # Bearer credentials only: MCP never reads cookies
+def mcp_view(request: HttpRequest) -> HttpResponseBase:
+    """The MCP SDK's answer to a POST /mcp, streamed through Django."""
+    if request.method != "POST":
+        # The SDK would hold a GET open as an event stream that a stateless server never
+        # writes to, and with it one of the worker's threads.
+        message = f'Method "{request.method}" not allowed.'
+        response = JsonResponse(error_body(405, message), status=405)
+        response["Allow"] = "POST"
+        return response
+    reply: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        reply.update(status=int(status.split(" ", 1)[0]), headers=headers)
+
+    body = iter(_server.get()(request.META, start_response))
+    first = next(body, b"")  # runs the app up to its first body bytes: the status is known
+    response = StreamingHttpResponse(itertools.chain([first], body), status=reply["status"])
+    for name, value in reply["headers"]:
+        if name.lower() not in HOP_BY_HOP:
+            response[name] = value
+    return response

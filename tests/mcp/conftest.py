@@ -5,6 +5,7 @@ The server only sees committed rows, so tests that talk to it use `transactional
 Clients are the SDK's own (`mcp.Client` over Streamable HTTP or stdio).
 """
 
+import http.client
 import os
 import socket
 import subprocess
@@ -49,17 +50,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
+def _wait_until_answering(port: int, process: subprocess.Popen, log: Path) -> None:
+    """Until a worker answers HTTP (gunicorn listens before its workers have booted)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+            connection.request("GET", "/health")
+            connection.getresponse().read()  # any status: mcp_http serves only /mcp
+            return
         except OSError:
             time.sleep(0.1)
-    pytest.fail(f"the server did not listen within {STARTUP_TIMEOUT}s:\n{log.read_text()}")
+        finally:
+            connection.close()
+    pytest.fail(f"the server did not answer within {STARTUP_TIMEOUT}s:\n{log.read_text()}")
 
 
 @contextmanager
@@ -71,7 +77,7 @@ def serving(command: list[str], port: int, log: Path, **env: str) -> Iterator[st
             stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        _wait_for_port(port, process, log)
+        _wait_until_answering(port, process, log)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         process.terminate()

@@ -43,6 +43,23 @@ def test_one_port_serves_rest_docs_admin_health_and_mcp(mcp_url, user):
     assert httpx2.post(f"{base}/mcp/", json={}).status_code == 404  # only /mcp itself
 
 
+def test_mcp_requests_pass_the_apis_middleware(mcp_url, user):
+    """Request id, the JSON 405 for anything but POST (a GET would hold a thread open on an
+    event stream a stateless server never writes), 411 for a chunked body."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {"Authorization": f"Bearer {app_token(user.id)}", "X-Request-ID": "mcp-call-1",
+               "Accept": "application/json, text/event-stream"}  # fmt: skip
+    response = httpx2.post(mcp_url, json=body, headers=headers)
+    assert (response.status_code, response.headers["X-Request-ID"]) == (200, "mcp-call-1")
+    assert {tool["name"] for tool in response.json()["result"]["tools"]} == TOOLS
+    for method in ["GET", "PUT", "DELETE"]:
+        refused = httpx2.request(method, mcp_url, headers=headers, timeout=5)
+        assert (refused.status_code, refused.headers["Allow"]) == (405, "POST")
+        assert refused.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    chunked = httpx2.post(mcp_url, content=iter([b'{"jsonrpc": "2.0"}']), headers=headers)
+    assert chunked.status_code == 411
+
+
 def test_the_separate_process_serves_every_tool(mcp_http_url, user):
     session = Session(lambda: http_client(mcp_http_url, app_token(user.id)))
     assert {tool.name for tool in session.list_tools()} == TOOLS
