@@ -12,22 +12,23 @@ import asyncio
 import itertools
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from a2wsgi import ASGIMiddleware
 from django.http import HttpRequest, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from starlette.types import ASGIApp, Message
 
 from config.errors import error_body
-from mcp_server.http import build_application
+
+if TYPE_CHECKING:
+    from a2wsgi import ASGIMiddleware
+    from starlette.types import ASGIApp, Message
 
 STARTUP_TIMEOUT = 30.0
 # Set by the server for the whole exchange, not per response.
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade"}
 
 
-async def _lifespan(app: ASGIApp, started: "asyncio.Future[None]") -> None:
+async def _lifespan(app: "ASGIApp", started: "asyncio.Future[None]") -> None:
     """Run the app's ASGI lifespan (the SDK's session manager) until the process ends.
 
     a2wsgi passes requests only; the SDK refuses them until its lifespan has started.
@@ -35,7 +36,7 @@ async def _lifespan(app: ASGIApp, started: "asyncio.Future[None]") -> None:
     startup: asyncio.Queue[Message] = asyncio.Queue()
     startup.put_nowait({"type": "lifespan.startup"})
 
-    async def send(message: Message) -> None:
+    async def send(message: "Message") -> None:
         if message["type"] == "lifespan.startup.complete":
             started.set_result(None)
         elif message["type"] == "lifespan.startup.failed":
@@ -45,8 +46,17 @@ async def _lifespan(app: ASGIApp, started: "asyncio.Future[None]") -> None:
     await app(scope, startup.get, send)  # waits on an empty queue for a shutdown never sent
 
 
-def _start(app: ASGIApp) -> ASGIMiddleware:
-    """An event loop thread with the app's lifespan started, and the WSGI face on it."""
+def _start() -> "ASGIMiddleware":
+    """The MCP app on an event loop thread, its lifespan started, and a WSGI face on it.
+
+    Imported here, not at start-up: the SDK and its dependencies take ~1 s to import and
+    ~27 MiB per worker, which a worker that only ever serves REST never pays.
+    """
+    from a2wsgi import ASGIMiddleware
+
+    from mcp_server.http import build_application
+
+    app = build_application()
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, name="mcp-event-loop", daemon=True).start()
 
@@ -68,10 +78,10 @@ class _Server:
         self._pid = 0
         self._lock = threading.Lock()
 
-    def get(self) -> ASGIMiddleware:
+    def get(self) -> "ASGIMiddleware":
         with self._lock:
             if self._app is None or self._pid != os.getpid():
-                self._app, self._pid = _start(build_application()), os.getpid()
+                self._app, self._pid = _start(), os.getpid()
             return self._app
 
 
