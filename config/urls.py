@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config import errors, health
-from mcp_server.wsgi import mcp_view
+from mcp_server.views import mcp_view
 
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
