@@ -137,8 +137,9 @@ def test_serve_on_a_stock_machine_answers_rest_and_mcp_on_one_port(tmp_path):
 def install_without_pip_as_non_root(home: Path, target: Path) -> list[str]:
     """install_uv.py under `python3 -S`, which cannot import Debian's pip (it lives in
     dist-packages): the machine without python3-pip. As `nobody` when the suite runs as
-    root: no apt-get, no writable system paths."""
-    command = [str(SYSTEM_PYTHON), "-S", str(ROOT / "scripts/install_uv.py"), str(target)]
+    root: no apt-get, no writable system paths (the script is copied where it can read it)."""
+    script = shutil.copy(ROOT / "scripts/install_uv.py", home)
+    command = [str(SYSTEM_PYTHON), "-S", str(script), str(target)]
     if os.geteuid() != 0:
         return command
     nobody = pwd.getpwnam("nobody")
