@@ -4,8 +4,8 @@ A copy of the project (no .venv) is served by `scripts/serve` with `env -i`-styl
 environment: PATH holds only the system directories, HOME is new, so uv is not on PATH
 and must come from PyPI through scripts/install_uv.py, under PEP 668 as Debian 12 ships
 it. One honest shortcut: UV_CACHE_DIR points at this machine's uv cache, so `uv sync`
-links the project's packages instead of downloading them again (uv itself and pip's
-wheel are still downloaded from PyPI).
+links the project's packages instead of downloading them again (uv itself, and pip's
+wheel where there is no pip, still come from PyPI).
 """
 
 import json
