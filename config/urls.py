@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config import errors, health
+from mcp_server.views import mcp_view
 
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("health", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("mcp", mcp_view, name="mcp"),  # last: REST requests never try it
 ]
 
 handler400 = errors.bad_request

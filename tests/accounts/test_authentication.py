@@ -408,4 +408,4 @@ class TestUserById:
 
     def test_costs_one_query(self, user, django_assert_num_queries):
         with django_assert_num_queries(1):
-            User.objects.by_id(user.pk)
+            assert User.objects.by_id(user.pk) == user

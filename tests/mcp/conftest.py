@@ -1,15 +1,18 @@
-"""A real MCP server for the tests: `manage.py mcp_http` in a subprocess on the test database.
+"""Real MCP servers for the tests, on the test database: the API's own gunicorn (config.wsgi,
+as scripts/serve runs it: /mcp beside REST on one port) and `manage.py mcp_http`.
 
 The server only sees committed rows, so tests that talk to it use `transactional_db`.
 Clients are the SDK's own (`mcp.Client` over Streamable HTTP or stdio).
 """
 
+import http.client
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -47,34 +50,34 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
+def _wait_until_answering(port: int, process: subprocess.Popen, log: Path) -> None:
+    """Until a worker answers HTTP (gunicorn listens before its workers have booted)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"mcp_http exited with {process.returncode}:\n{log.read_text()}")
+            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+            connection.request("GET", "/health")
+            connection.getresponse().read()  # any status: mcp_http serves only /mcp
+            return
         except OSError:
             time.sleep(0.1)
-    pytest.fail(f"mcp_http did not listen within {STARTUP_TIMEOUT}s:\n{log.read_text()}")
+        finally:
+            connection.close()
+    pytest.fail(f"the server did not answer within {STARTUP_TIMEOUT}s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def mcp_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
-    """URL of `manage.py mcp_http` serving this run's test database."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("mcp_http") / "server.log"
+@contextmanager
+def serving(command: list[str], port: int, log: Path, **env: str) -> Iterator[str]:
+    """Run a server process on the test database; its /mcp URL while it runs."""
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "mcp_http", "--port", str(port)],
-            cwd=settings.BASE_DIR,
-            env=server_env(),
-            stdout=output,
+            command, cwd=settings.BASE_DIR, env=server_env(**env), stdout=output,
             stderr=subprocess.STDOUT,
-        )
+        )  # fmt: skip
     try:
-        _wait_for_port(port, process, log)
+        _wait_until_answering(port, process, log)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         process.terminate()
@@ -83,6 +86,27 @@ def mcp_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def mcp_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
+    """/mcp of the API's gunicorn (config/gunicorn.py, two workers) on this run's test database."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    command = [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py",
+               "config.wsgi:application"]  # fmt: skip
+    with serving(command, port, log, PORT=str(port), HOST="127.0.0.1", WEB_CONCURRENCY="2") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mcp_http_url(django_db_setup, tmp_path_factory) -> Iterator[str]:
+    """/mcp of `manage.py mcp_http` (uvicorn), the separate process some deployments keep."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("mcp_http") / "server.log"
+    command = [sys.executable, "manage.py", "mcp_http", "--port", str(port)]
+    with serving(command, port, log) as url:
+        yield url
 
 
 def http_client(url: str, token: str | None, mode: str = "auto") -> Client:

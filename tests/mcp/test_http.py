@@ -1,4 +1,5 @@
-"""The MCP tools over Streamable HTTP, through the SDK's client against `manage.py mcp_http`."""
+"""The MCP tools over Streamable HTTP, through the SDK's client, against /mcp of the API's own
+gunicorn (as scripts/serve runs it); the separate `manage.py mcp_http` answers the same."""
 
 import datetime
 
@@ -20,6 +21,50 @@ TOOLS = {
     "list_tasks", "get_task", "create_task", "update_task", "complete_task", "delete_task",
     "task_stats",
 }  # fmt: skip
+
+
+@pytest.fixture(params=["gunicorn", "mcp_http"])
+def each_mcp_url(request) -> str:
+    """/mcp of the API's gunicorn, then of the separate `manage.py mcp_http`."""
+    return request.getfixturevalue("mcp_url" if request.param == "gunicorn" else "mcp_http_url")
+
+
+def test_one_port_serves_rest_docs_admin_health_and_mcp(mcp_url, user):
+    base = mcp_url.removesuffix("/mcp")
+    token = app_token(user.id)
+    assert httpx2.get(f"{base}/health").json() == {"status": "ok"}
+    assert httpx2.get(f"{base}/docs").text.count("swagger-ui") > 0
+    assert "Django administration" in httpx2.get(f"{base}/admin/login/").text
+    me = httpx2.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["user"]["id"] == user.pk
+    created = Session(lambda: http_client(mcp_url, token)).ok("create_task", title="one origin")
+    listed = httpx2.get(f"{base}/api/tasks", headers={"Authorization": f"Bearer {token}"}).json()
+    assert [task["id"] for task in listed["tasks"]] == [created["task"]["id"]]
+    assert httpx2.post(f"{base}/mcp/", json={}).status_code == 404  # only /mcp itself
+
+
+def test_mcp_requests_pass_the_apis_middleware(mcp_url, user):
+    """Request id, the JSON 405 for anything but POST (a GET would hold a thread open on an
+    event stream a stateless server never writes), 411 for a chunked body."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    headers = {"Authorization": f"Bearer {app_token(user.id)}", "X-Request-ID": "mcp-call-1",
+               "Accept": "application/json, text/event-stream"}  # fmt: skip
+    response = httpx2.post(mcp_url, json=body, headers=headers)
+    assert (response.status_code, response.headers["X-Request-ID"]) == (200, "mcp-call-1")
+    assert {tool["name"] for tool in response.json()["result"]["tools"]} == TOOLS
+    for method in ["GET", "PUT", "DELETE"]:
+        refused = httpx2.request(method, mcp_url, headers=headers, timeout=5)
+        assert (refused.status_code, refused.headers["Allow"]) == (405, "POST")
+        assert refused.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    chunked = httpx2.post(mcp_url, content=iter([b'{"jsonrpc": "2.0"}']), headers=headers)
+    assert chunked.status_code == 411
+
+
+def test_the_separate_process_serves_every_tool(mcp_http_url, user):
+    session = Session(lambda: http_client(mcp_http_url, app_token(user.id)))
+    assert {tool.name for tool in session.list_tools()} == TOOLS
+    task = session.ok("create_task", title="from mcp_http")["task"]
+    assert session.ok("get_task", task_id=task["id"])["task"] == task
 
 
 def test_lists_every_tool_with_input_and_output_schemas(mcp):
@@ -206,8 +251,8 @@ class TestAuthentication:
             ),
         ],
     )
-    def test_requests_without_valid_credentials_get_401(self, mcp_url, headers, message):
-        response = self._post(mcp_url, headers)
+    def test_requests_without_valid_credentials_get_401(self, each_mcp_url, headers, message):
+        response = self._post(each_mcp_url, headers)
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"] == "Bearer"
         body = response.json()

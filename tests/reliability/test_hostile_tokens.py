@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from tasks.models import Task
 from tests.factories import SessionFactory, UserFactory
+from tests.reliability.server import ROOT
 from tests.tokens import (
     SigningKey,
     better_auth_claims,
@@ -319,6 +320,10 @@ def test_forged_credentials_are_401(server, world, case):
 
 def test_every_case_says_why_it_fails():
     assert set(EXPECTED) == set(CASES)
+
+
+def test_the_readme_counts_the_cases():
+    assert f"{len(CASES)} forged credentials" in (ROOT / "README.md").read_text()
 
 
 def test_header_lines_beyond_16_kib_are_refused_by_gunicorn(server):

@@ -5,6 +5,7 @@ import datetime
 from contextlib import contextmanager
 
 import pytest
+import time_machine
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -18,8 +19,11 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-TODAY = timezone.localdate()
-BASE_TIME = timezone.now().replace(microsecond=0) - datetime.timedelta(days=1)
+# Every test runs at a fixed noon (the clock ticks on from there): the API's "today" is
+# TODAY, also in a run that crosses midnight.
+NOON = datetime.datetime(2026, 6, 15, 12, tzinfo=datetime.UTC)
+TODAY = NOON.date()
+BASE_TIME = NOON - datetime.timedelta(days=1)
 PRIORITIES = ["low", "medium", "high"]
 PRIORITY_RANK = {"low": 1, "medium": 2, "high": 3}
 CATEGORIES = ["work", "personal", "shopping", "health", "other"]
@@ -32,6 +36,13 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@pytest.fixture(autouse=True)
+def _at_noon():
+    with time_machine.travel(NOON, tick=True):
+        assert timezone.localdate() == TODAY
+        yield
 
 
 @contextmanager

@@ -10,8 +10,9 @@ import time_machine
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from ratelimit import limits as limits_module
 from ratelimit import middleware
-from ratelimit.limits import Rate, hit, parse_rate, purge_expired
+from ratelimit.limits import PURGE_INTERVAL_SECONDS, Rate, hit, parse_rate, purge_expired
 from ratelimit.models import RateLimitCounter
 from tasks.models import Task
 from tests.factories import TaskFactory
@@ -174,11 +175,24 @@ class TestLimits:
         assert hit("k", rate, now=179.2) == 1
         assert hit("k", rate, now=180.0) is None
 
-    def test_purge_deletes_only_finished_windows(self):
+    def test_purge_deletes_only_finished_windows(self, monkeypatch):
+        monkeypatch.setattr(limits_module, "_next_purge", float("inf"))  # no purge by hit()
         hit("old", Rate(5, 60), now=100.0)
         hit("current", Rate(5, 60), now=1000.0)
         assert purge_expired(now=1000.0) == 1
         assert list(RateLimitCounter.objects.values_list("key", flat=True)) == ["current"]
+
+    def test_hits_purge_finished_windows_at_most_every_interval(self, monkeypatch):
+        monkeypatch.setattr(limits_module, "_next_purge", 0.0)  # a process's first hit
+
+        def keys():
+            return set(RateLimitCounter.objects.values_list("key", flat=True))
+
+        hit("old", Rate(5, 60), now=100.0)  # purges now; the next purge is due at 400
+        hit("soon", Rate(5, 60), now=100.0 + PURGE_INTERVAL_SECONDS - 1)
+        assert keys() == {"old", "soon"}  # old's window ended at 120: too soon to purge
+        hit("due", Rate(5, 60), now=100.0 + PURGE_INTERVAL_SECONDS)
+        assert keys() == {"soon", "due"}
 
 
 def test_an_invalid_rate_in_the_environment_fails_the_start():

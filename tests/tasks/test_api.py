@@ -290,13 +290,13 @@ class TestUpdate:
         assert (body["tags"], body["position"]) == (["keep"], 3)  # omitted: kept
 
     def test_put_requires_a_title(self, auth_client, user, mounted):
-        task = TaskFactory(user=user, title="Old")
+        task = TaskFactory(user=user, title="Old", priority="high")
         response = auth_client.put(
             detail_url(task, user if mounted else None), {"priority": "low"}, format="json"
         )
         assert_error(response, 400, "VALIDATION_ERROR")
         task.refresh_from_db()
-        assert (task.title, task.priority) == ("Old", task.priority)
+        assert (task.title, task.priority) == ("Old", "high")
 
     def test_patch_is_partial(self, auth_client, user, mounted):
         task = TaskFactory(user=user, title="Keep", priority="low")

@@ -12,15 +12,19 @@ pytestmark = pytest.mark.django_db
 def test_list_costs_one_query_whatever_the_size(auth_client, user, size, django_assert_num_queries):
     TaskFactory.create_batch(size, user=user)
     with django_assert_num_queries(1):
-        assert len(auth_client.get(reverse("task-list")).json()["tasks"]) == size
+        response = auth_client.get(reverse("task-list"))
+    assert response.status_code == 200
+    assert len(response.json()["tasks"]) == size
 
 
 @pytest.mark.parametrize("size", [11, 60])
 def test_a_partial_page_adds_one_count_query(auth_client, user, size, django_assert_num_queries):
     TaskFactory.create_batch(size, user=user, title="alpha")  # every task matches the search
     with django_assert_num_queries(2):
-        body = auth_client.get(reverse("task-list"), {"limit": 10, "search": "a"}).json()
-    assert body["limit"] == 10
+        response = auth_client.get(reverse("task-list"), {"limit": 10, "search": "a"})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["limit"], len(body["tasks"]), body["total"]) == (10, 10, size)
 
 
 def test_create_costs_two_queries(auth_client, user, django_assert_num_queries):
@@ -33,7 +37,9 @@ def test_create_costs_two_queries(auth_client, user, django_assert_num_queries):
 def test_retrieve_costs_one_query(auth_client, user, django_assert_num_queries):
     task = TaskFactory(user=user)
     with django_assert_num_queries(1):
-        auth_client.get(reverse("task-detail", args=[task.pk]))
+        response = auth_client.get(reverse("task-detail", args=[task.pk]))
+    assert response.status_code == 200
+    assert response.json()["task"]["id"] == str(task.pk)
 
 
 def test_update_is_one_update_returning_the_row(auth_client, user, django_assert_num_queries):
@@ -42,6 +48,7 @@ def test_update_is_one_update_returning_the_row(auth_client, user, django_assert
         response = auth_client.put(
             reverse("task-detail", args=[task.pk]), {"title": "y"}, format="json"
         )
+    assert response.status_code == 200
     assert response.json()["task"]["title"] == "y"
     assert captured.captured_queries[0]["sql"].startswith("UPDATE")
 
@@ -51,7 +58,11 @@ def test_an_empty_patch_reads_the_task_and_writes_nothing(
 ):
     task = TaskFactory(user=user)
     with django_assert_num_queries(1) as captured:
-        auth_client.patch(reverse("task-detail", args=[task.pk]), {}, format="json")
+        response = auth_client.patch(reverse("task-detail", args=[task.pk]), {}, format="json")
+    assert response.status_code == 200
+    assert response.json()["task"]["updated_at"] == task.updated_at.isoformat().replace(
+        "+00:00", "Z"
+    )
     assert captured.captured_queries[0]["sql"].startswith("SELECT")
 
 
@@ -66,6 +77,7 @@ def test_toggle_is_one_update_returning_the_row(auth_client, user, django_assert
     task = TaskFactory(user=user)
     with django_assert_num_queries(1) as captured:
         response = auth_client.patch(reverse("task-toggle", args=[task.pk]))
+    assert response.status_code == 200
     assert response.json()["task"]["completed"] is True
     sql = captured.captured_queries[0]["sql"]
     assert sql.startswith("UPDATE")
@@ -75,9 +87,11 @@ def test_toggle_is_one_update_returning_the_row(auth_client, user, django_assert
 def test_stats_and_profile_cost_one_aggregate(auth_client, user, django_assert_num_queries):
     TaskFactory.create_batch(5, user=user)
     with django_assert_num_queries(1):
-        auth_client.get(reverse("task-stats"))
+        stats = auth_client.get(reverse("task-stats"))
+    assert (stats.status_code, stats.json()["total_tasks"]) == (200, 5)
     with django_assert_num_queries(1):
-        auth_client.get(reverse("me"))
+        profile = auth_client.get(reverse("me"))
+    assert (profile.status_code, profile.json()["stats"]["total_tasks"]) == (200, 5)
 
 
 @pytest.mark.parametrize("size", [1, 50])
@@ -85,4 +99,6 @@ def test_real_jwt_adds_one_query_for_the_user(jwt_client, user, size, django_ass
     TaskFactory.create_batch(size, user=user)
     jwt_client.get(reverse("task-list"))  # warm the key cache
     with django_assert_num_queries(2):  # the user, the page
-        assert len(jwt_client.get(reverse("task-list")).json()["tasks"]) == size
+        response = jwt_client.get(reverse("task-list"))
+    assert response.status_code == 200
+    assert len(response.json()["tasks"]) == size

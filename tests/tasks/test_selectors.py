@@ -59,7 +59,7 @@ def test_costs_one_query(user, django_assert_num_queries):
     task = TaskFactory(user=user)
 
     with django_assert_num_queries(1):
-        selectors.task_get(user=user, task_id=str(task.pk))
+        assert selectors.task_get(user=user, task_id=str(task.pk)).pk == task.pk
 
 
 LIST_PARAMS = [
