@@ -5,6 +5,8 @@ from accounts.tokens import clear_key_cache
 from tests.factories import UserFactory
 from tests.tokens import SigningKey, bearer_for, create_signing_key
 
+pytest_plugins = ["tests.pgbouncer"]  # PgBouncer fixtures; the API tests run through it too
+
 
 @pytest.fixture(autouse=True)
 def _fresh_key_cache():

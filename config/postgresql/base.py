@@ -207,6 +207,8 @@ def failure_cause(error: BaseException) -> str:
     first_line = re.sub(r"(://)[^@/\s]*@", r"\1***@", first_line)
     first_line = re.sub(r"(password\s*=\s*)\S+", r"\1***", first_line, flags=re.IGNORECASE)
     sqlstate = getattr(cause, "sqlstate", None)
-    return f"{cause.__class__.__name__}" + (f" [{sqlstate}]" if sqlstate else "") + (
-        f": {first_line[:300]}" if first_line else ""
+    return (
+        f"{cause.__class__.__name__}"
+        + (f" [{sqlstate}]" if sqlstate else "")
+        + (f": {first_line[:300]}" if first_line else "")
     )
