@@ -56,6 +56,8 @@ BETTER_AUTH_ISSUER = os.environ.get("BETTER_AUTH_ISSUER", BETTER_AUTH_URL)
 BETTER_AUTH_AUDIENCE = os.environ.get("BETTER_AUTH_AUDIENCE", BETTER_AUTH_URL)
 BETTER_AUTH_JWKS_URL = os.environ.get("BETTER_AUTH_JWKS_URL", "")
 BETTER_AUTH_TRUSTED_ORIGINS = env_list("BETTER_AUTH_TRUSTED_ORIGINS")
+# How long each process may keep verifying with a key deleted from jwks (accounts/tokens.py).
+BETTER_AUTH_KEY_CACHE_SECONDS = env_int("BETTER_AUTH_KEY_CACHE_SECONDS", 30)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 
