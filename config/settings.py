@@ -156,6 +156,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         _session["random_page_cost"] = float(_random_page_cost)
     if _session:
         _options["session_settings"] = _session
+    # `session`: SET once per connection instead, for direct connections only (no pooler
+    # between): saves the SET LOCALs' cost per statement (docs/deployment.md).
+    _options["session_settings_scope"] = os.environ.get("DATABASE_SESSION_SETTINGS", "transaction")
+    if _options["session_settings_scope"] not in ("transaction", "session"):
+        raise ImproperlyConfigured("DATABASE_SESSION_SETTINGS must be `transaction` or `session`.")
     _pool_size = env_int("DATABASE_POOL_MAX_SIZE", 0)
     if _pool_size:
         # psycopg's pool replaces persistent connections (Django forbids both). Behind

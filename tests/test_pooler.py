@@ -2,17 +2,20 @@
 settings: the timeouts still hold, nothing leaks into other clients' transactions,
 `migrate` works, and no request waits for the database past its bound."""
 
+import copy
 import logging
 import os
 import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 from django.db import OperationalError, close_old_connections, connection, transaction
+from django.db.backends.postgresql import base as postgresql_base
 
 from config.postgresql.base import failure_cause
 from tests.pgbouncer import running_pgbouncer, through_pgbouncer
@@ -66,19 +69,35 @@ def test_settings_never_leak_into_another_clients_transaction(one_server_connect
         assert other.execute("SHOW random_page_cost").fetchone() == ("4",)
 
 
-def test_a_statement_past_the_timeout_is_cancelled_through_the_pooler(pooled):
+@contextmanager
+def connection_options(**changes):
+    """The default connection, reconnected with these OPTIONS (settings.py's are put back)."""
     options = connection.settings_dict["OPTIONS"]
-    saved = dict(options["session_settings"])
+    saved = copy.deepcopy(options)
     connection.close()
-    options["session_settings"]["statement_timeout"] = 200
+    options.update(changes)
     try:
+        yield
+    finally:
+        connection.close()
+        options.clear()
+        options.update(saved)
+
+
+def test_a_statement_past_the_timeout_is_cancelled_through_the_pooler(pooled):
+    faster = {**connection.settings_dict["OPTIONS"]["session_settings"], "statement_timeout": 200}
+    with connection_options(session_settings=faster):
         with pytest.raises(OperationalError) as raised, connection.cursor() as cursor:
             cursor.execute("SELECT pg_sleep(2)")
         assert raised.value.__cause__.sqlstate == "57014"  # query_canceled
-    finally:
-        connection.close()
-        options["session_settings"] = saved
     assert _show("statement_timeout") == "5s"
+
+
+def test_session_scope_sets_them_once_per_direct_connection():
+    with connection_options(session_settings_scope="session"):
+        assert _show("statement_timeout") == "5s"
+        assert _show("idle_in_transaction_session_timeout") == "15s"
+        assert type(connection.connection.cursor()) is postgresql_base.Cursor  # no prefix
 
 
 def test_a_request_stuck_in_the_pooler_queue_is_a_503_at_the_bound(

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from django.conf import settings
@@ -112,61 +112,90 @@ class BoundedConnection(psycopg.Connection):
             raise _deadline_exceeded("query not answered in time") from None
 
 
-@cache
-def _settings_cursor(settings_sql: str, statements: int, binding: type) -> type:
-    """A cursor class that sends `settings_sql` ahead of each transaction's first statement."""
+# Only a transaction block can sit idle in a transaction: a statement run in autocommit
+# leaves this setting out of its prefix (one statement less to run).
+TRANSACTION_ONLY_SETTINGS = frozenset({"idle_in_transaction_session_timeout"})
 
-    class SessionSettingsCursor(binding):
+
+class Prefix(NamedTuple):
+    sql: str
+    statements: int
+
+    @classmethod
+    def of(cls, session_settings: Mapping[str, Any]) -> "Prefix":
+        sets = [f"SET LOCAL {name} = '{value}';" for name, value in session_settings.items()]
+        return cls("".join(sets), len(sets))
+
+
+@cache
+def _settings_cursor(in_autocommit: Prefix, in_transaction: Prefix) -> type:
+    """A cursor class that sends SET LOCALs ahead of each transaction's first statement."""
+
+    class SessionSettingsCursor(base.Cursor):
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            if not self._needs_settings(query):
+            prefix = self._prefix(query)
+            if prefix is None:
                 return super().execute(query, params, **kwargs)
             if not isinstance(query, str | bytes):
                 query = query.as_string(self)
-            prefix = settings_sql if isinstance(query, str) else settings_sql.encode()
-            super().execute(prefix + query, params, **kwargs)
-            for _ in range(statements):
+            sql = prefix.sql if isinstance(query, str) else prefix.sql.encode()
+            super().execute(sql + query, params, **kwargs)
+            for _ in range(prefix.statements):
                 self.nextset()  # the caller sees its own statement's result
             return self
 
         def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
-            if not self._needs_settings(query):
+            if self._prefix(query) is None:
                 return super().executemany(query, params_seq, **kwargs)
             if not self.connection.autocommit:  # psycopg begins the transaction first
-                super().execute(settings_sql)
+                super().execute(in_transaction.sql)
                 return super().executemany(query, params_seq, **kwargs)
             with self.connection.transaction():
-                super().execute(settings_sql)
+                super().execute(in_transaction.sql)
                 return super().executemany(query, params_seq, **kwargs)
 
-        def _needs_settings(self, query: Any) -> bool:
+        def _prefix(self, query: Any) -> Prefix | None:
             if self.connection.pgconn.transaction_status != TransactionStatus.IDLE:
-                return False  # inside a transaction: its first statement carried them
-            text = query if isinstance(query, str) else str(query)
-            return NO_TRANSACTION_BLOCK.match(text) is None
+                return None  # inside a transaction: its first statement carried them
+            if NO_TRANSACTION_BLOCK.match(query if isinstance(query, str) else str(query)):
+                return None
+            return in_autocommit if self.connection.autocommit else in_transaction
 
     return SessionSettingsCursor
-
-
-def settings_sql(session_settings: Mapping[str, Any]) -> str:
-    return "".join(f"SET LOCAL {name} = '{value}';" for name, value in session_settings.items())
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         session_settings = params.pop("session_settings", None)
-        if session_settings and params["cursor_factory"] is base.Cursor:
-            # Django's default client-side binding sends a statement as a simple query,
-            # which may carry several statements: the SET LOCALs ride along with it.
-            params["cursor_factory"] = _settings_cursor(
-                settings_sql(session_settings), len(session_settings), base.Cursor
-            )
-        elif session_settings:
+        if params.pop("session_settings_scope", "transaction") == "session":
+            self._session_sql = Prefix.of(session_settings or {}).sql.replace(" LOCAL", "")
+            return params
+        self._session_sql = ""
+        if not session_settings:
+            return params
+        if params["cursor_factory"] is not base.Cursor:
             raise base.ImproperlyConfigured(
                 "OPTIONS['session_settings'] needs client-side binding "
                 "(server_side_binding is not supported with it)."
             )
+        # Django's default client-side binding sends a statement as a simple query,
+        # which may carry several statements: the SET LOCALs ride along with it.
+        autocommit = {
+            k: v for k, v in session_settings.items() if k not in TRANSACTION_ONLY_SETTINGS
+        }
+        params["cursor_factory"] = _settings_cursor(
+            Prefix.of(autocommit), Prefix.of(session_settings)
+        )
         return params
+
+    def _configure_connection(self, connection: psycopg.Connection) -> bool:
+        commit = super()._configure_connection(connection)
+        if session_sql := getattr(self, "_session_sql", ""):  # direct connections only
+            with connection.cursor() as cursor:
+                cursor.execute(session_sql)
+            return True
+        return commit
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> psycopg.Connection:
         remaining = _remaining()
