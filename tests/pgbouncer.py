@@ -211,3 +211,14 @@ def through_pgbouncer(bouncer: PgBouncer) -> Iterator[None]:
         connection.close()
         settings_dict["HOST"], settings_dict["PORT"] = saved
         connection.settings_dict.update(HOST=saved[0], PORT=saved[1])
+
+
+@pytest.fixture(autouse=True)
+def _no_request_deadline_left_over() -> Iterator[None]:
+    """A test-client request that raised never sends request_finished (a WSGI server always
+    does): its database deadline must not outlive it into the next test's queries."""
+    from config.postgresql.base import _deadline
+
+    token = _deadline.set(None)
+    yield
+    _deadline.reset(token)
