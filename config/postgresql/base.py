@@ -102,13 +102,14 @@ class BoundedConnection(psycopg.Connection):
         remaining = _remaining()
         if remaining is None or (timeout is not None and timeout < remaining):
             return super().wait(gen, interval, timeout)
-        if remaining <= 0:
-            self.close()  # the generator may have sent part of a message: never reuse it
+        if remaining <= 0:  # nothing was sent: the connection stays usable
             raise _deadline_exceeded("no time left for a query")
         try:
             return super().wait(gen, interval, remaining)
         except errors._WaitTimeout:
-            self.close()  # the pooler forgets a queued query, the server cancels a running one
+            # Part of the exchange may be in flight: the connection is never reused. The
+            # pooler forgets a queued query; statement_timeout ends a running one.
+            self.close()
             raise _deadline_exceeded("query not answered in time") from None
 
 
