@@ -64,6 +64,18 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: floa
     raise RuntimeError(f"not listening on {port} after {timeout} s:\n{log.read_text()[-3000:]}")
 
 
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+    """Ask a daemon we started to stop; kill it if it has not within `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class PgBouncer:
     """PgBouncer in transaction mode; every database name goes to the server behind it."""
 
@@ -115,13 +127,8 @@ class PgBouncer:
         wait_for_port(self.port, self.process, self.log)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # "safe shutdown": clients are cut
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, signal.SIGINT)  # PgBouncer's "safe shutdown"
         self.process = None
 
     def admin(self, command: str) -> list[tuple]:

@@ -10,7 +10,6 @@ PostgreSQL restart answered with fast 503s and recovered without restarting the 
 import json
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -28,7 +27,7 @@ from django.db import connection
 from accounts.models import Jwk, Session
 from tasks.models import Task
 from tests.factories import SessionFactory, TaskFactory, UserFactory
-from tests.pgbouncer import find_binary, free_port, wait_for_port
+from tests.pgbouncer import find_binary, free_port, stop_process, wait_for_port
 from tests.reliability.server import Reply, Server, running_server
 from tests.tokens import create_signing_key
 
@@ -88,12 +87,7 @@ backend instances
         wait_for_port(port, process, log)
         yield Balancer(port, process)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         shutil.rmtree(root, ignore_errors=True)
 
 
