@@ -12,13 +12,18 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
 import psycopg
 import pytest
 from django.db import OperationalError, close_old_connections, connection, transaction
 from django.db.backends.postgresql import base as postgresql_base
+from mcp import Client
 
 from config.postgresql.base import failure_cause
+from mcp_server.auth import stdio_token
+from mcp_server.server import server as mcp_server
 from tests.pgbouncer import running_pgbouncer, through_pgbouncer
+from tests.tokens import app_token
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db(transaction=True)  # autocommit, as in production
@@ -157,3 +162,24 @@ def test_the_log_names_the_real_cause_never_a_password(pgbouncer):
     masked = failure_cause(psycopg.OperationalError("postgresql://bob:hunter2@db/x password=p"))
     assert "hunter2" not in masked
     assert "password=p" not in masked
+
+
+def test_an_mcp_tool_call_is_bounded_like_a_request(one_server_connection, user, settings):
+    settings.DATABASE_REQUEST_TIMEOUT_MS = 700
+    token = stdio_token.set(app_token(user.id))
+
+    async def list_tasks():
+        async with Client(mcp_server) as client:
+            return await client.call_tool("list_tasks", {})
+
+    try:
+        with psycopg.connect(one_server_connection.url(connection.settings_dict["NAME"])) as holder:
+            holder.execute("SELECT 1")  # holds the only server connection
+            started = time.monotonic()
+            result = anyio.run(list_tasks)
+            elapsed = time.monotonic() - started
+        assert result.structured_content["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert 0.6 < elapsed < 1.5, elapsed
+        assert not anyio.run(list_tasks).is_error  # the pooler's connection is free again
+    finally:
+        stdio_token.reset(token)

@@ -31,7 +31,7 @@ import re
 import select
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from functools import cache
 from typing import Any, NamedTuple
@@ -73,6 +73,14 @@ def _end_request_deadline(**kwargs: Any) -> None:
 
 request_started.connect(_start_request_deadline, dispatch_uid="database_deadline_start")
 request_finished.connect(_end_request_deadline, dispatch_uid="database_deadline_end")
+
+
+@contextmanager
+def request_deadline() -> Iterator[None]:
+    """The request bound for a request Django's handlers do not see (an MCP tool call)."""
+    timeout_ms = getattr(settings, "DATABASE_REQUEST_TIMEOUT_MS", 0)
+    with database_deadline(timeout_ms / 1000) if timeout_ms else nullcontext():
+        yield
 
 
 @contextmanager
