@@ -61,9 +61,12 @@ MAX_JWT_HEADER_LENGTH = 1024  # encoded; Better Auth's is 80 characters
 MAX_ID_LENGTH = 255  # Better Auth ids (user, session token, kid) are opaque strings up to 255
 MAX_SESSION_CREDENTIAL_LENGTH = 1024  # token + "." + 44-character signature, maybe URL-encoded
 LEEWAY_SECONDS = 30  # clock skew tolerated on exp, nbf and iat
-# An unknown kid re-reads the keys at most this often, so random kids cannot hammer the database.
-KEY_REFRESH_INTERVAL_SECONDS = 10.0
-KEY_CACHE_TTL_SECONDS = 300.0  # known keys are re-read this often, so deleted keys stop verifying
+# Unknown kids re-read the keys at most this often (a read of a few rows), so random kids
+# cannot hammer the database; a rotated-in key is used at once (its first token re-reads).
+KEY_REFRESH_INTERVAL_SECONDS = 1.0
+# Known keys are re-read this often: a deleted key stops verifying on every process within
+# this bound (docs/deployment.md). Sessions are read on every request: no such delay.
+KEY_CACHE_TTL_SECONDS = float(settings.BETTER_AUTH_KEY_CACHE_SECONDS)
 KEY_GRACE_PERIOD = timedelta(days=30)  # Better Auth keeps serving a rotated key this long
 JWKS_FETCH_TIMEOUT_SECONDS = 3.0
 VERIFIED_TOKEN_CACHE_SIZE = 2048  # per process; an entry is one token and its claims (~1 KB)
@@ -268,27 +271,40 @@ class PublicKeyCache:
     """Better Auth's public keys by kid, kept in-process so a verification costs no query.
 
     An unknown kid triggers a re-read (a new key after rotation), at most once per
-    KEY_REFRESH_INTERVAL_SECONDS; all keys are re-read every KEY_CACHE_TTL_SECONDS.
+    KEY_REFRESH_INTERVAL_SECONDS of unknown kids (the periodic re-read does not count, so
+    a new key never waits for it); all keys are re-read every KEY_CACHE_TTL_SECONDS.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._keys: dict[str, KeySet] = {}
         self._loaded_at: float | None = None
+        self._searched_at: float | None = None  # the last re-read for an unknown kid
         self._lock = threading.Lock()
 
     def get(self, kid: str) -> KeySet | None:
         if self._older_than(KEY_CACHE_TTL_SECONDS):
             self._refresh(KEY_CACHE_TTL_SECONDS)
         key = self._keys.get(kid)
-        if key is None and self._older_than(KEY_REFRESH_INTERVAL_SECONDS):
-            self._refresh(KEY_REFRESH_INTERVAL_SECONDS)
+        if key is None and self._may_search():
+            self._refresh(0.0)
             key = self._keys.get(kid)
         return key
 
     def clear(self) -> None:
         with self._lock:
-            self._keys, self._loaded_at = {}, None
+            self._keys, self._loaded_at, self._searched_at = {}, None, None
+
+    def _may_search(self) -> bool:
+        with self._lock:
+            now = self.clock()
+            if (
+                self._searched_at is not None
+                and now - self._searched_at < KEY_REFRESH_INTERVAL_SECONDS
+            ):
+                return False
+            self._searched_at = now
+            return True
 
     def _older_than(self, seconds: float) -> bool:
         return self._loaded_at is None or self.clock() - self._loaded_at >= seconds

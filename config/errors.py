@@ -16,6 +16,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.postgresql.base import failure_cause
+
 logger = logging.getLogger(__name__)
 
 CODES = {
@@ -108,7 +110,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, OperationalError | InterfaceError):
-        logger.warning("database unavailable: %s", exc.__class__.__name__)
+        logger.warning("database unavailable: %s", failure_cause(exc))
         exc = ServiceUnavailable()
     elif isinstance(exc, DatabaseError) and is_schema_error(exc):
         exc = schema_mismatch(exc)

@@ -13,6 +13,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from config.postgresql.base import database_deadline, failure_cause
+
 logger = logging.getLogger(__name__)
 
 READY_QUERY = "SELECT 1"
@@ -33,15 +35,16 @@ def ready(request: HttpRequest) -> JsonResponse:
     try:
         _check_database()
     except DatabaseError as error:
-        # The class name only: driver messages can name hosts and users.
-        logger.warning("readiness: database check failed (%s)", error.__class__.__name__)
+        logger.warning("readiness: database check failed: %s", failure_cause(error))
         body = {"status": "unavailable", "database": "error", "latency_ms": _since(started)}
         return JsonResponse(body, status=503)
     return JsonResponse({"status": "ok", "database": "ok", "latency_ms": _since(started)})
 
 
 def _check_database() -> None:
-    with transaction.atomic(), connection.cursor() as cursor:
+    timeout = settings.HEALTH_DB_TIMEOUT_MS / 1000
+    # The bound covers a pooler's queue and the connect too, not only the query.
+    with database_deadline(timeout), transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Only this transaction gets the short limit; the session keeps its own.
             cursor.execute(

@@ -64,6 +64,8 @@ try:
     BETTER_AUTH_SCHEMA = json.loads(os.environ.get("BETTER_AUTH_SCHEMA") or "{}")
 except ValueError as _error:
     raise ImproperlyConfigured(f"BETTER_AUTH_SCHEMA is not valid JSON: {_error}") from None
+# How long each process may keep verifying with a key deleted from jwks (accounts/tokens.py).
+BETTER_AUTH_KEY_CACHE_SECONDS = env_int("BETTER_AUTH_KEY_CACHE_SECONDS", 30)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 
@@ -145,8 +147,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options.setdefault("keepalives_interval", 10)
     _options.setdefault("keepalives_count", 3)
     # Server-side limits: a stuck query or an abandoned transaction never holds a worker.
-    _session = {}  # settings of this service's sessions only, never of Better Auth's
-    _statement_timeout_ms = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 10_000)
+    # Sent as SET LOCAL with each transaction's first statement (config/postgresql/base.py),
+    # never as libpq `options`, which PgBouncer and Neon's pooled endpoint refuse: so the
+    # same settings work directly, through a transaction pooler, and touch only this
+    # service's transactions, never Better Auth's sessions on the same server.
+    _session = {}
+    _statement_timeout_ms = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 5_000)
     if _statement_timeout_ms:
         _session["statement_timeout"] = _statement_timeout_ms
         _session["idle_in_transaction_session_timeout"] = _statement_timeout_ms * 3
@@ -157,12 +163,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     if _random_page_cost := os.environ.get("DATABASE_RANDOM_PAGE_COST", "1.1"):
         _session["random_page_cost"] = float(_random_page_cost)
     if _session:
-        _options["options"] = " ".join(f"-c {name}={value}" for name, value in _session.items())
+        _options["session_settings"] = _session
+    # `session`: SET once per connection instead, for direct connections only (no pooler
+    # between): saves the SET LOCALs' cost per statement (docs/deployment.md).
+    _options["session_settings_scope"] = os.environ.get("DATABASE_SESSION_SETTINGS", "transaction")
+    if _options["session_settings_scope"] not in ("transaction", "session"):
+        raise ImproperlyConfigured("DATABASE_SESSION_SETTINGS must be `transaction` or `session`.")
     _pool_size = env_int("DATABASE_POOL_MAX_SIZE", 0)
     if _pool_size:
-        # psycopg's pool replaces persistent connections (Django forbids both).
+        # psycopg's pool replaces persistent connections (Django forbids both). Behind
+        # PgBouncer or Neon's pooled endpoint leave it unset (docs/deployment.md).
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-        _options["pool"] = {"min_size": 1, "max_size": _pool_size, "timeout": 5}
+        _timeout = env_int("DATABASE_REQUEST_TIMEOUT_MS", 5_000) / 1000 or 5
+        _options["pool"] = {"min_size": 1, "max_size": _pool_size, "timeout": _timeout}
+    # Named cursors (QuerySet.iterator()) would outlive the transaction a pooler lends.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not env_bool(
+        "DATABASE_SERVER_SIDE_CURSORS", False
+    )
+
+# The longest a request waits for the database in all (a pooler's queue, connecting,
+# queries): past it, a 503 SERVICE_UNAVAILABLE. 0 turns the bound off.
+DATABASE_REQUEST_TIMEOUT_MS = env_int("DATABASE_REQUEST_TIMEOUT_MS", 5_000)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

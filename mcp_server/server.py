@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError
 
 from accounts.models import User
 from config.errors import error_body
+from config.postgresql.base import request_deadline
 from mcp_server.auth import stdio_user
 from mcp_server.errors import api_error
 from mcp_server.schemas import (
@@ -124,7 +125,8 @@ async def _call(ctx: Context, operation: Callable[[User], T]) -> T:
 def _run(operation: Callable[[User], T], user: User | None) -> T:
     close_old_connections()
     try:
-        return operation(user or stdio_user())
+        with request_deadline():  # a tool call waits for the database as long as a request
+            return operation(user or stdio_user())
     except Exception as error:
         status, body = api_error(error)
         raise TaskToolError(body["error"]) from error

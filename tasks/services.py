@@ -195,6 +195,8 @@ def idempotent_response(
                 raise IdempotencyKeyReused()
             return record.response_status, record.response_body, True
         status, body = respond()
-        record.response_status, record.response_body = status, body
-        record.save(update_fields=["response_status", "response_body"])
+        # By owner and id, not id alone: every statement pins user_id (sharding by user).
+        IdempotencyKey.objects.filter(user=user, pk=record.pk).update(
+            response_status=status, response_body=body
+        )
     return status, body, False

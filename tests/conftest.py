@@ -54,6 +54,7 @@ def pytest_make_collect_report(collector: pytest.Collector) -> pytest.CollectRep
     report = yield
     _fail_skip(report)
     return report
+pytest_plugins = ["tests.pgbouncer"]  # PgBouncer fixtures; the API tests run through it too
 
 
 @pytest.fixture(autouse=True)

@@ -67,4 +67,4 @@ def test_sessions_price_random_reads_for_ssds(db):
         cursor.execute("SHOW random_page_cost")
         assert cursor.fetchone() == ("1.1",)
         cursor.execute("SHOW statement_timeout")
-        assert cursor.fetchone() == ("10s",)
+        assert cursor.fetchone() == ("5s",)

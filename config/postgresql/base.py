@@ -1,24 +1,225 @@
-"""Django's PostgreSQL backend, with a health check that costs no round trip.
+"""Django's PostgreSQL backend, safe behind transaction poolers (PgBouncer, Neon's pooled
+endpoint), with a bound on how long a request waits for the database, and a health
+check that costs no round trip.
 
-With CONN_HEALTH_CHECKS, Django checks a persistent connection at the start of
-every request by running `SELECT 1`: a whole round trip, a third of a small
-request's queries. Between requests a healthy connection is idle, with nothing
-to read. A connection the server ended (restart, failover, idle timeout,
-`pg_terminate_backend`) has its error message or end-of-file waiting on the
-socket, so a zero-timeout poll tells the two apart without asking the server.
-A middlebox that drops idle connections silently is kept away by TCP keepalives
-(settings.py), which also make a dead peer's socket readable.
+Session settings. PgBouncer refuses libpq's `options` startup parameter, and in
+transaction mode a plain `SET` would stay on a server connection that the pooler then
+lends to other clients (Better Auth's among them). So the settings (statement_timeout,
+idle_in_transaction_session_timeout, random_page_cost) travel as `SET LOCAL` in front
+of the first statement of every transaction, in the same message: no extra round trip,
+and the server forgets them when that transaction ends, whoever's it was.
+
+The bound. A statement_timeout only starts once a query reaches a server; behind a
+pooler a query can wait in its queue (PostgreSQL restarting: `query_wait_timeout`,
+120 s by default), and a connect can hang on an unreachable host. Every wait on the
+database socket of a request ends at the request's deadline (DATABASE_REQUEST_TIMEOUT_MS
+after it started): the connection is closed and an OperationalError raised, which the
+API answers with 503 SERVICE_UNAVAILABLE.
+
+Health check. With CONN_HEALTH_CHECKS, Django checks a persistent connection at the
+start of every request by running `SELECT 1`: a whole round trip, a third of a small
+request's queries. Between requests a healthy connection is idle, with nothing to
+read. A connection the server ended (restart, failover, idle timeout,
+`pg_terminate_backend`) has its error message or end-of-file waiting on the socket, so
+a zero-timeout poll tells the two apart without asking the server. A middlebox that
+drops idle connections silently is kept away by TCP keepalives (settings.py), which
+also make a dead peer's socket readable.
 """
 
+import math
+import re
 import select
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
+from functools import cache
+from typing import Any, NamedTuple
 
+import psycopg
+from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.db.backends.postgresql import base
+from psycopg import errors
 from psycopg.pq import TransactionStatus
 
 USABLE_STATES = (TransactionStatus.IDLE, TransactionStatus.INTRANS)
 
+# Statements PostgreSQL refuses inside a transaction block: they get no SET LOCAL (they
+# are run by migrations or by hand, never by a request).
+NO_TRANSACTION_BLOCK = re.compile(
+    r"\s*(?:VACUUM|CLUSTER|CHECKPOINT|ALTER\s+SYSTEM"
+    r"|(?:CREATE|DROP)\s+(?:DATABASE|TABLESPACE|SUBSCRIPTION)|REINDEX\s+(?:SYSTEM|DATABASE)"
+    r"|(?:CREATE|DROP|REINDEX)\b[^;]*?\bCONCURRENTLY\b)",
+    re.IGNORECASE,
+)
+
+# When the database calls of the current request must be done (time.monotonic()), or None.
+_deadline: ContextVar[float | None] = ContextVar("database_deadline", default=None)
+
+
+class DeadlineExceeded(errors.OperationalError):
+    """The request's time for the database ran out (pooler queue, connect or query)."""
+
+
+def _start_request_deadline(**kwargs: Any) -> None:
+    timeout_ms = getattr(settings, "DATABASE_REQUEST_TIMEOUT_MS", 0)
+    _deadline.set(time.monotonic() + timeout_ms / 1000 if timeout_ms else None)
+
+
+def _end_request_deadline(**kwargs: Any) -> None:
+    _deadline.set(None)
+
+
+request_started.connect(_start_request_deadline, dispatch_uid="database_deadline_start")
+request_finished.connect(_end_request_deadline, dispatch_uid="database_deadline_end")
+
+
+@contextmanager
+def request_deadline() -> Iterator[None]:
+    """The request bound for a request Django's handlers do not see (an MCP tool call)."""
+    timeout_ms = getattr(settings, "DATABASE_REQUEST_TIMEOUT_MS", 0)
+    with database_deadline(timeout_ms / 1000) if timeout_ms else nullcontext():
+        yield
+
+
+@contextmanager
+def database_deadline(seconds: float) -> Iterator[None]:
+    """Database waits inside end within `seconds` (or the request's deadline, if sooner)."""
+    current = _deadline.get()
+    token = _deadline.set(min(time.monotonic() + seconds, current or math.inf))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _remaining() -> float | None:
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+def _deadline_exceeded(what: str) -> DeadlineExceeded:
+    return DeadlineExceeded(f"{what}: the request's time for the database ran out")
+
+
+class BoundedConnection(psycopg.Connection):
+    """psycopg's connection whose every wait ends at the request's deadline."""
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        remaining = _remaining()
+        if remaining is None or (timeout is not None and timeout < remaining):
+            return super().wait(gen, interval, timeout)
+        if remaining <= 0:  # nothing was sent: the connection stays usable
+            raise _deadline_exceeded("no time left for a query")
+        try:
+            return super().wait(gen, interval, remaining)
+        except errors._WaitTimeout:
+            # Part of the exchange may be in flight: the connection is never reused. The
+            # pooler forgets a queued query; statement_timeout ends a running one.
+            self.close()
+            raise _deadline_exceeded("query not answered in time") from None
+
+
+# Only a transaction block can sit idle in a transaction: a statement run in autocommit
+# leaves this setting out of its prefix (one statement less to run).
+TRANSACTION_ONLY_SETTINGS = frozenset({"idle_in_transaction_session_timeout"})
+
+
+class Prefix(NamedTuple):
+    sql: str
+    statements: int
+
+    @classmethod
+    def of(cls, session_settings: Mapping[str, Any]) -> "Prefix":
+        sets = [f"SET LOCAL {name} = '{value}';" for name, value in session_settings.items()]
+        return cls("".join(sets), len(sets))
+
+
+@cache
+def _settings_cursor(in_autocommit: Prefix, in_transaction: Prefix) -> type:
+    """A cursor class that sends SET LOCALs ahead of each transaction's first statement."""
+
+    class SessionSettingsCursor(base.Cursor):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            prefix = self._prefix(query)
+            if prefix is None:
+                return super().execute(query, params, **kwargs)
+            if not isinstance(query, str | bytes):
+                query = query.as_string(self)
+            sql = prefix.sql if isinstance(query, str) else prefix.sql.encode()
+            super().execute(sql + query, params, **kwargs)
+            for _ in range(prefix.statements):
+                self.nextset()  # the caller sees its own statement's result
+            return self
+
+        def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
+            if self._prefix(query) is None:
+                return super().executemany(query, params_seq, **kwargs)
+            if not self.connection.autocommit:  # psycopg begins the transaction first
+                super().execute(in_transaction.sql)
+                return super().executemany(query, params_seq, **kwargs)
+            with self.connection.transaction():
+                super().execute(in_transaction.sql)
+                return super().executemany(query, params_seq, **kwargs)
+
+        def _prefix(self, query: Any) -> Prefix | None:
+            if self.connection.pgconn.transaction_status != TransactionStatus.IDLE:
+                return None  # inside a transaction: its first statement carried them
+            if NO_TRANSACTION_BLOCK.match(query if isinstance(query, str) else str(query)):
+                return None
+            return in_autocommit if self.connection.autocommit else in_transaction
+
+    return SessionSettingsCursor
+
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self) -> dict[str, Any]:
+        params = super().get_connection_params()
+        session_settings = params.pop("session_settings", None)
+        if params.pop("session_settings_scope", "transaction") == "session":
+            self._session_sql = Prefix.of(session_settings or {}).sql.replace(" LOCAL", "")
+            return params
+        self._session_sql = ""
+        if not session_settings:
+            return params
+        if params["cursor_factory"] is not base.Cursor:
+            raise base.ImproperlyConfigured(
+                "OPTIONS['session_settings'] needs client-side binding "
+                "(server_side_binding is not supported with it)."
+            )
+        # Django's default client-side binding sends a statement as a simple query,
+        # which may carry several statements: the SET LOCALs ride along with it.
+        autocommit = {
+            k: v for k, v in session_settings.items() if k not in TRANSACTION_ONLY_SETTINGS
+        }
+        params["cursor_factory"] = _settings_cursor(
+            Prefix.of(autocommit), Prefix.of(session_settings)
+        )
+        return params
+
+    def _configure_connection(self, connection: psycopg.Connection) -> bool:
+        commit = super()._configure_connection(connection)
+        if session_sql := getattr(self, "_session_sql", ""):  # direct connections only
+            with connection.cursor() as cursor:
+                cursor.execute(session_sql)
+            return True
+        return commit
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> psycopg.Connection:
+        remaining = _remaining()
+        if remaining is not None and not self.pool:
+            if remaining <= 0:
+                raise _deadline_exceeded("no time left to connect")
+            # libpq counts whole seconds and never less than 2: a connect that starts
+            # with under 2 s left can overrun the deadline by the difference.
+            timeout = min(int(conn_params.get("connect_timeout") or 2**31), int(remaining))
+            conn_params = {**conn_params, "connect_timeout": max(timeout, 2)}
+        connection = super().get_new_connection(conn_params)
+        # psycopg.connect() makes its own class: the subclass only adds `wait`.
+        connection.__class__ = BoundedConnection
+        return connection
+
     def is_usable(self) -> bool:
         connection = self.connection
         if connection is None or connection.closed:
@@ -31,3 +232,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return not poller.poll(0)
         except (OSError, ValueError):  # the socket is gone
             return False
+
+
+def failure_cause(error: BaseException) -> str:
+    """What a database error says, for logs: SQLSTATE and the driver's first message line.
+
+    libpq's messages name hosts, ports, users and databases, never passwords; a URL's
+    user information is masked all the same in case a driver ever echoes one.
+    """
+    cause = error.__cause__ if isinstance(error.__cause__, psycopg.Error) else error
+    first_line = (str(cause).strip().splitlines() or [""])[0]
+    first_line = re.sub(r"(://)[^@/\s]*@", r"\1***@", first_line)
+    first_line = re.sub(r"(password\s*=\s*)\S+", r"\1***", first_line, flags=re.IGNORECASE)
+    sqlstate = getattr(cause, "sqlstate", None)
+    return (
+        f"{cause.__class__.__name__}"
+        + (f" [{sqlstate}]" if sqlstate else "")
+        + (f": {first_line[:300]}" if first_line else "")
+    )

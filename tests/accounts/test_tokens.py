@@ -378,14 +378,24 @@ class TestKeyCache:
             for _ in range(50):
                 assert rejected(garbage) == "unknown key id"
 
-    def test_a_rotated_in_key_is_found_after_the_refresh_interval(
-        self, user, signing_key, monkeypatch
-    ):
+    def test_a_rotated_in_key_is_found_at_once(self, user, signing_key, monkeypatch):
         clock = FakeClock()
         monkeypatch.setattr(tokens.public_keys, "clock", clock)
         verify_jwt(signing_key.token_for(user))
         new_key = SigningKey("rotated", "EdDSA", generate_private_key("EdDSA"))
         store_public_key(new_key.kid, new_key.private_key, "EdDSA")  # cache not cleared
+
+        assert verify_jwt(new_key.token_for(user)).user_id == user.id
+
+    def test_after_an_unknown_kid_a_new_key_waits_at_most_the_refresh_interval(
+        self, user, signing_key, monkeypatch
+    ):
+        clock = FakeClock()
+        monkeypatch.setattr(tokens.public_keys, "clock", clock)
+        garbage = SigningKey("garbage", "EdDSA", signing_key.private_key).token_for(user)
+        assert rejected(garbage) == "unknown key id"  # re-read the keys just now
+        new_key = SigningKey("rotated", "EdDSA", generate_private_key("EdDSA"))
+        store_public_key(new_key.kid, new_key.private_key, "EdDSA")
         assert rejected(new_key.token_for(user)) == "unknown key id"  # too soon to re-read
 
         clock.advance(tokens.KEY_REFRESH_INTERVAL_SECONDS)

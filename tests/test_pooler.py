@@ -1,0 +1,185 @@
+"""Behind a transaction pooler (Debian's PgBouncer, pool_mode=transaction), with default
+settings: the timeouts still hold, nothing leaks into other clients' transactions,
+`migrate` works, and no request waits for the database past its bound."""
+
+import copy
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+import psycopg
+import pytest
+from django.db import OperationalError, close_old_connections, connection, transaction
+from django.db.backends.postgresql import base as postgresql_base
+from mcp import Client
+
+from config.postgresql.base import failure_cause
+from mcp_server.auth import stdio_token
+from mcp_server.server import server as mcp_server
+from tests.pgbouncer import running_pgbouncer, through_pgbouncer
+from tests.tokens import app_token
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.django_db(transaction=True)  # autocommit, as in production
+
+
+@pytest.fixture
+def pooled(pgbouncer):
+    with through_pgbouncer(pgbouncer):
+        yield pgbouncer
+
+
+@pytest.fixture
+def one_server_connection():
+    """A PgBouncer with a single server connection: every client takes turns on it."""
+    db = connection.settings_dict
+    bouncer_cm = running_pgbouncer(db["HOST"], int(db["PORT"]), default_pool_size=1)
+    with bouncer_cm as bouncer, through_pgbouncer(bouncer):
+        yield bouncer
+
+
+def _show(name: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SHOW {name}")
+        return cursor.fetchone()[0]
+
+
+def test_connections_really_go_through_pgbouncer(pooled):
+    connection.ensure_connection()
+    assert connection.connection.info.port == pooled.port
+    clients = pooled.admin("SHOW CLIENTS")
+    assert clients, "PgBouncer sees no client"
+
+
+def test_session_settings_hold_in_autocommit_and_in_transactions(pooled):
+    assert (_show("statement_timeout"), _show("random_page_cost")) == ("5s", "1.1")
+    with transaction.atomic():
+        assert _show("statement_timeout") == "5s"
+        assert _show("idle_in_transaction_session_timeout") == "15s"
+
+
+def test_settings_never_leak_into_another_clients_transaction(one_server_connection):
+    """Same server connection, another application (e.g. Better Auth): server defaults."""
+    with transaction.atomic():
+        assert _show("statement_timeout") == "5s"
+    assert _show("statement_timeout") == "5s"
+    with psycopg.connect(one_server_connection.url(connection.settings_dict["NAME"])) as other:
+        assert other.execute("SHOW statement_timeout").fetchone() == ("0",)
+        assert other.execute("SHOW random_page_cost").fetchone() == ("4",)
+
+
+@contextmanager
+def connection_options(**changes):
+    """The default connection, reconnected with these OPTIONS (settings.py's are put back)."""
+    options = connection.settings_dict["OPTIONS"]
+    saved = copy.deepcopy(options)
+    connection.close()
+    options.update(changes)
+    try:
+        yield
+    finally:
+        connection.close()
+        options.clear()
+        options.update(saved)
+
+
+def test_a_statement_past_the_timeout_is_cancelled_through_the_pooler(pooled):
+    faster = {**connection.settings_dict["OPTIONS"]["session_settings"], "statement_timeout": 200}
+    with connection_options(session_settings=faster):
+        with pytest.raises(OperationalError) as raised, connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(2)")
+        assert raised.value.__cause__.sqlstate == "57014"  # query_canceled
+    assert _show("statement_timeout") == "5s"
+
+
+def test_session_scope_sets_them_once_per_direct_connection():
+    with connection_options(session_settings_scope="session"):
+        assert _show("statement_timeout") == "5s"
+        assert _show("idle_in_transaction_session_timeout") == "15s"
+        assert type(connection.connection.cursor()) is postgresql_base.Cursor  # no prefix
+
+
+def test_a_request_stuck_in_the_pooler_queue_is_a_503_at_the_bound(
+    one_server_connection, auth_client, settings, caplog
+):
+    settings.DATABASE_REQUEST_TIMEOUT_MS = 700
+    settings.HEALTH_DB_TIMEOUT_MS = 300
+    auth_client.get("/api/tasks")  # connected, the server connection returned to the pool
+    dbname = connection.settings_dict["NAME"]
+    with psycopg.connect(one_server_connection.url(dbname)) as holder:
+        holder.execute("SELECT 1")  # an open transaction holds the only server connection
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING):
+            response = auth_client.get("/api/tasks")
+        elapsed = time.monotonic() - started
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert 0.6 < elapsed < 1.5, elapsed
+        assert "DeadlineExceeded" in caplog.text
+        close_old_connections()  # what Django runs after each real request (not the test client)
+        started = time.monotonic()
+        response = auth_client.get("/health/ready")
+        assert (response.status_code, time.monotonic() - started < 1.0) == (503, True)
+        close_old_connections()
+    assert auth_client.get("/api/tasks").status_code == 200  # a fresh connection, at once
+
+
+def test_migrate_works_through_the_pooler(pgbouncer):
+    dbname = f"migrate_{uuid.uuid4().hex[:8]}"
+    direct = connection.settings_dict
+    admin_url = f"postgresql://{direct['USER']}@{direct['HOST']}:{direct['PORT']}/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{dbname}"')
+    try:
+        env = {**os.environ, "DATABASE_URL": pgbouncer.url(dbname), "DJANGO_DEBUG": "true"}
+        run = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--no-input"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+        with psycopg.connect(pgbouncer.url(dbname)) as conn:
+            assert conn.execute("SELECT count(*) FROM task").fetchone() == (0,)
+    finally:
+        pgbouncer.admin(f'KILL "{dbname}"')  # its server connections, so the drop can go on
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{dbname}"')
+
+
+def test_the_log_names_the_real_cause_never_a_password(pgbouncer):
+    # What the old settings did: libpq `options`, which PgBouncer refuses.
+    url = pgbouncer.url(connection.settings_dict["NAME"])
+    with pytest.raises(psycopg.OperationalError) as raised:
+        psycopg.connect(url, options="-c statement_timeout=1000", password="s3cret")
+    cause = failure_cause(raised.value)
+    assert "unsupported startup parameter: options" in cause, cause
+    assert "s3cret" not in cause
+    masked = failure_cause(psycopg.OperationalError("postgresql://bob:hunter2@db/x password=p"))
+    assert "hunter2" not in masked
+    assert "password=p" not in masked
+
+
+def test_an_mcp_tool_call_is_bounded_like_a_request(one_server_connection, user, settings):
+    settings.DATABASE_REQUEST_TIMEOUT_MS = 700
+    token = stdio_token.set(app_token(user.id))
+
+    async def list_tasks():
+        async with Client(mcp_server) as client:
+            return await client.call_tool("list_tasks", {})
+
+    try:
+        with psycopg.connect(one_server_connection.url(connection.settings_dict["NAME"])) as holder:
+            holder.execute("SELECT 1")  # holds the only server connection
+            started = time.monotonic()
+            result = anyio.run(list_tasks)
+            elapsed = time.monotonic() - started
+        assert result.structured_content["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert 0.6 < elapsed < 1.5, elapsed
+        assert not anyio.run(list_tasks).is_error  # the pooler's connection is free again
+    finally:
+        stdio_token.reset(token)
