@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 logger = logging.getLogger(__name__)
@@ -18,6 +19,9 @@ logger = logging.getLogger(__name__)
 READY_QUERY = "SELECT 1"
 
 
+# csrf_exempt: any method reaches require_safe's 405 (JSON via JSONErrorsMiddleware)
+# instead of the CSRF check's 403. Neither probe reads cookies or writes anything.
+@csrf_exempt
 @never_cache
 @require_safe
 def live(request: HttpRequest) -> JsonResponse:
@@ -25,6 +29,7 @@ def live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@csrf_exempt
 @never_cache
 @require_safe
 def ready(request: HttpRequest) -> JsonResponse:

@@ -5,11 +5,13 @@ from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from config.errors import QuotaExceeded
 from config.sql import Compiled, compile_for, compile_update, returning
 from tasks.models import IdempotencyKey, Task
 from tasks.selectors import (
@@ -27,8 +29,38 @@ class IdempotencyKeyReused(Exception):
     """The key was already used, within its lifetime, for a request with another body."""
 
 
+def check_task_quota(*, user: User, adding: int = 1) -> None:
+    """QuotaExceeded (409 QUOTA_EXCEEDED) when `user` owning `adding` more tasks would pass
+    TASK_QUOTA_PER_USER. Every create calls it (REST, MCP, and any batch: pass its size).
+
+    The count stops at the quota, so it costs at most that many index entries however
+    many tasks a user has. Creates racing each other may each see room: a user can end
+    up over the quota by at most the number of creates in flight at once.
+    """
+    quota = settings.TASK_QUOTA_PER_USER
+    if quota <= 0:
+        return
+    with connections[Task.objects.db].cursor() as cursor:
+        cursor.execute(_QUOTA_COUNT_SQL, [user.pk, quota])
+        (owned,) = cursor.fetchone()
+    if owned + adding > quota:
+        raise QuotaExceeded(
+            f"Task quota reached: at most {quota} tasks per user. Delete some to add more."
+        )
+
+
+_QUOTA_COUNT_SQL = (
+    f'SELECT count(*) FROM (SELECT 1 FROM "{Task._meta.db_table}" WHERE "user_id" = %s '
+    "LIMIT %s) AS owned"
+)
+
+
 def task_create(*, user: User, **fields: Any) -> Task:
-    """Create a task for `user`; without a position it goes to the end of their list."""
+    """Create a task for `user`; without a position it goes to the end of their list.
+
+    QuotaExceeded when the user already owns TASK_QUOTA_PER_USER tasks.
+    """
+    check_task_quota(user=user)
     if fields.get("position") is None:
         last = task_last_position(user=user)
         # Past the largest integer, new tasks share the last position (ties sort newest first).
