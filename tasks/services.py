@@ -18,9 +18,9 @@ from tasks.selectors import (
     OWNER,
     TASK_ID,
     fetch_task,
+    task_count_and_last_position,
     task_db_id,
     task_get,
-    task_last_position,
     task_queryset,
 )
 
@@ -29,40 +29,37 @@ class IdempotencyKeyReused(Exception):
     """The key was already used, within its lifetime, for a request with another body."""
 
 
-def check_task_quota(*, user: User, adding: int = 1) -> None:
+def check_task_quota(*, user: User, adding: int = 1, owned: int | None = None) -> None:
     """QuotaExceeded (409 QUOTA_EXCEEDED) when `user` owning `adding` more tasks would pass
-    TASK_QUOTA_PER_USER. Every create calls it (REST, MCP, and any batch: pass its size).
+    TASK_QUOTA_PER_USER. Every create checks it (REST, MCP; a batch passes its size).
 
-    The count stops at the quota, so it costs at most that many index entries however
-    many tasks a user has. Creates racing each other may each see room: a user can end
-    up over the quota by at most the number of creates in flight at once.
+    `owned` when the caller counted already. The count stops at the quota, so it costs
+    at most that many index entries however many tasks a user has. Creates racing each
+    other may each see room: a user can end up over the quota by at most the number of
+    creates in flight at once.
     """
     quota = settings.TASK_QUOTA_PER_USER
     if quota <= 0:
         return
-    with connections[Task.objects.db].cursor() as cursor:
-        cursor.execute(_QUOTA_COUNT_SQL, [user.pk, quota])
-        (owned,) = cursor.fetchone()
+    if owned is None:
+        owned, _ = task_count_and_last_position(user=user, count_up_to=quota)
     if owned + adding > quota:
         raise QuotaExceeded(
             f"Task quota reached: at most {quota} tasks per user. Delete some to add more."
         )
 
 
-_QUOTA_COUNT_SQL = (
-    f'SELECT count(*) FROM (SELECT 1 FROM "{Task._meta.db_table}" WHERE "user_id" = %s '
-    "LIMIT %s) AS owned"
-)
-
-
 def task_create(*, user: User, **fields: Any) -> Task:
     """Create a task for `user`; without a position it goes to the end of their list.
 
-    QuotaExceeded when the user already owns TASK_QUOTA_PER_USER tasks.
+    QuotaExceeded when the user already owns TASK_QUOTA_PER_USER tasks. The quota's
+    count and the last position are one query.
     """
-    check_task_quota(user=user)
+    quota = settings.TASK_QUOTA_PER_USER
+    if quota > 0 or fields.get("position") is None:
+        owned, last = task_count_and_last_position(user=user, count_up_to=quota)
+        check_task_quota(user=user, owned=owned)
     if fields.get("position") is None:
-        last = task_last_position(user=user)
         # Past the largest integer, new tasks share the last position (ties sort newest first).
         fields["position"] = 0 if last is None else min(last + 1, Task.MAX_POSITION)
     task = Task(user=user, **fields)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,7 +61,8 @@ class Server:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         started = time.monotonic()
         try:
-            conn.putrequest(method, path, skip_accept_encoding=True)
+            skip_host = any(name.lower() == "host" for name in headers or {})
+            conn.putrequest(method, path, skip_accept_encoding=True, skip_host=skip_host)
             payload = body.encode() if isinstance(body, str) else body
             for name, value in (headers or {}).items():
                 conn.putheader(name, value)
@@ -101,6 +103,26 @@ def test_database_url() -> str:
     return f"postgresql://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+_static_root: Path | None = None
+
+
+def collected_static() -> Path:
+    """collectstatic's output for production servers, made once per test run: the admin
+    and the docs pages name their files through its manifest."""
+    global _static_root
+    if _static_root is None:
+        root = Path(tempfile.mkdtemp(prefix="static-"))
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--no-input", "--verbosity", "0"],
+            cwd=ROOT, check=True,
+            env={**os.environ, "DJANGO_DEBUG": "false", "DJANGO_STATIC_ROOT": str(root),
+                 "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
+                 "BETTER_AUTH_SECRET": secrets.token_urlsafe(32)},
+        )  # fmt: skip
+        _static_root = root
+    return _static_root
+
+
 @contextmanager
 def running_server(log_dir: Path, **env: str) -> Iterator[Server]:
     """Start gunicorn with production settings; `env` overrides (e.g. WEB_CONCURRENCY)."""
@@ -108,6 +130,7 @@ def running_server(log_dir: Path, **env: str) -> Iterator[Server]:
     secret = secrets.token_urlsafe(32)
     server_env = {
         **os.environ,
+        "DJANGO_STATIC_ROOT": str(collected_static()),
         "DATABASE_URL": test_database_url(),
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
@@ -144,13 +167,37 @@ def running_server(log_dir: Path, **env: str) -> Iterator[Server]:
             process.wait()
 
 
-def _wait_until_serving(server: Server, timeout: float = 30.0) -> None:
+@contextmanager
+def running_mcp_server(log_dir: Path, like: Server, **env: str) -> Iterator[Server]:
+    """The MCP endpoint with `like`'s environment (same database, secret, limits)."""
+    port = free_port()
+    server_env = {**like.env, **env}
+    log = log_dir / f"mcp-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "mcp_http", "--port", str(port)],
+            cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = Server(port, process, log, like.better_auth_secret, server_env)
+    try:
+        _wait_until_serving(server, probe="/mcp")
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_serving(server: Server, timeout: float = 30.0, probe: str = "/api/me") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"gunicorn exited:\n{server.log_tail()}")
         try:
-            if server.request("GET", "/api/me", timeout=2).status == 401:
+            if server.request("POST" if probe == "/mcp" else "GET", probe, timeout=2).status == 401:
                 return
         except OSError:
             pass
