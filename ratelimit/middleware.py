@@ -16,7 +16,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from config.errors import error_body
-from ratelimit.limits import client_ip, hit, parse_rate
+from ratelimit.limits import client_ip, hit, notice_forwarded_for_ignored, parse_rate
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ class AuthFailureRateLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "HTTP_X_FORWARDED_FOR" in request.META and not settings.RATE_LIMIT_NUM_PROXIES:
+            notice_forwarded_for_ignored()  # once per process: a proxy nobody told us about
         response = self.get_response(request)
         if response.status_code != 401 or not _has_credentials(request):
             return response

@@ -1,6 +1,7 @@
 """The service as it runs in production: gunicorn (config/gunicorn.py), DEBUG off, real
 HTTP on loopback, on the test database. For tests that must see what a client sees."""
 
+import contextlib
 import http.client
 import os
 import secrets
@@ -85,6 +86,17 @@ class Server:
         while len(pids := self.worker_pids()) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return pids
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server's processes (and all their threads) have used so far, to the
+        nanosecond (/proc/<pid>/task/<tid>/schedstat; Linux): a request's server cost is
+        the difference across it, whatever the client spends."""
+        total = 0
+        for pid in [self.process.pid, *self.worker_pids()]:
+            for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+                with contextlib.suppress(OSError, ValueError, IndexError):  # a thread ended
+                    total += int(stat.read_text().split()[0])
+        return total / 1e9
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])

@@ -282,3 +282,41 @@ class TestAdminSignIn:
             assert self.sign_in(rest, f"192.0.2.{100 + n}", "root", "nope").status == 200
         assert self.sign_in(rest, "192.0.2.100", "root", "correct-horse-9").status == 429
         assert self.sign_in(rest, "192.0.2.200", "root", "correct-horse-9").status == 302
+
+
+def test_mcp_server_cpu_per_call_at_the_largest_inputs(mcp, server_key, capsys):
+    """The MCP server process's own CPU per call over HTTP (the client's is not counted)."""
+    from tests.reliability.test_bounded_work import LARGEST_TASK, LONGEST_SEARCH, MOST_TAGS
+
+    user = UserFactory()
+    Task.objects.bulk_create(
+        Task(user=user, title=f"Task {n}", description="notes " * 20, position=n)
+        for n in range(1000)
+    )
+    token = f"Bearer {server_key.token_for(user)}"
+    cases = {
+        "list_tasks, search and tags at their largest": (
+            "list_tasks",
+            {"search": LONGEST_SEARCH, "tags": MOST_TAGS, "limit": 1000},
+        ),
+        "list_tasks, 1,000 tasks": ("list_tasks", {"limit": 1000}),
+        "task_stats, search and tags at their largest": (
+            "task_stats",
+            {"search": LONGEST_SEARCH, "tags": MOST_TAGS},
+        ),
+        "create_task, every field at its largest": ("create_task", LARGEST_TASK),
+        "list_tasks, a 20,000-word search (refused)": (
+            "list_tasks",
+            {"search": " ".join(f"w{n}" for n in range(20_000))},
+        ),
+    }
+    for what, (tool, arguments) in cases.items():
+        mcp_call(mcp, token, tool, "198.51.100.99", **arguments)  # warm-up
+        runs = []
+        for _ in range(3):
+            before = mcp.cpu_seconds()
+            reply = mcp_call(mcp, token, tool, "198.51.100.99", **arguments)
+            runs.append((mcp.cpu_seconds() - before) * 1000)
+            assert reply.status == 200
+        with capsys.disabled():
+            print(f"\n  MCP server CPU per call {sorted(runs)[1]:6.2f} ms  {what}", end="")
