@@ -104,6 +104,8 @@ def server_env(database_url: str, port: int) -> dict[str, str]:
         HOST="127.0.0.1",
         PORT=str(port),
         LOG_LEVEL=env.get("LOG_LEVEL", "WARNING"),  # Django wants upper case; gunicorn lowers it
+        # As deployed behind a TLS proxy: the load says https with X-Forwarded-Proto.
+        RATE_LIMIT_NUM_PROXIES="1",
         # No recycling during the run: RSS growth must show, and CPU stays per worker.
         GUNICORN_MAX_REQUESTS="0",
         PYTHONUNBUFFERED="1",

@@ -159,24 +159,10 @@ def running_server(log_dir: Path, **env: str) -> Iterator[Server]:
         "LOG_LEVEL": "warning",
         **env,
     }
-    log = log_dir / f"gunicorn-{port}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py",
-             "config.wsgi:application"],
-            cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = Server(port, process, log, secret, server_env)
-    try:
-        _wait_until_serving(server)
+    command = [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py",
+               "config.wsgi:application"]  # fmt: skip
+    with _serving(command, log_dir / f"gunicorn-{port}.log", port, secret, server_env) as server:
         yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextmanager
@@ -184,15 +170,23 @@ def running_mcp_server(log_dir: Path, like: Server, **env: str) -> Iterator[Serv
     """The MCP endpoint with `like`'s environment (same database, secret, limits)."""
     port = free_port()
     server_env = {**like.env, **env}
+    command = [sys.executable, "manage.py", "mcp_http", "--port", str(port)]
     log = log_dir / f"mcp-{port}.log"
+    with _serving(command, log, port, like.better_auth_secret, server_env, "/mcp") as server:
+        yield server
+
+
+@contextmanager
+def _serving(
+    command: list[str], log: Path, port: int, secret: str, env: dict[str, str],
+    probe: str = "/api/me",
+) -> Iterator[Server]:  # fmt: skip
+    """Run `command` until the block ends, once it answers `probe` with a 401."""
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "mcp_http", "--port", str(port)],
-            cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = Server(port, process, log, like.better_auth_secret, server_env)
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(port, process, log, secret, env)
     try:
-        _wait_until_serving(server, probe="/mcp")
+        _wait_until_serving(server, probe=probe)
         yield server
     finally:
         process.send_signal(signal.SIGTERM)
@@ -207,7 +201,7 @@ def _wait_until_serving(server: Server, timeout: float = 30.0, probe: str = "/ap
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited:\n{server.log_tail()}")
+            raise RuntimeError(f"the server exited:\n{server.log_tail()}")
         try:
             if server.request("POST" if probe == "/mcp" else "GET", probe, timeout=2).status == 401:
                 return
