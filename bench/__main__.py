@@ -293,6 +293,7 @@ class Bench:
         think: tuple[int, int] | None = None,
         timing: bool = False,
         ramp: float = 0.0,
+        idle_first: bool = True,
     ) -> Run:
         pool = None
         if "delete_pool" in scenario.mix:
@@ -301,7 +302,7 @@ class Bench:
             pool = self.run_dir / "pool.lua"
             seeding.write_lua_pool(chunk, pool)
         out = self.run_dir / f"{server.name}-{scenario.name}-{phase}.txt"
-        waited = server.wait_idle()
+        waited = server.wait_idle() if idle_first else 0.0
         if waited > 2:
             log(f"{server.name} took {waited:.0f}s to finish the previous load's backlog")
         pg = postmaster_pid(self.pg_datadir)
@@ -330,10 +331,11 @@ class Bench:
     def hostile(self, server: Gunicorn, dataset: seeding.Dataset, ramp: int) -> None:
         """The 100 users again while an attacker hammers every limit from their address."""
         log(f"100 users under attack: {ramp}s ramp-up + {self.args.paced_seconds}s ...")
+        server.wait_idle()
         with Attack(server.url, dataset.regular[-1].token) as attack:
             run = self.load(
                 server, PACED, ramp + self.args.paced_seconds, phase="hostile",
-                think=(200, 800), timing=True, ramp=ramp,
+                think=(200, 800), timing=True, ramp=ramp, idle_first=False,
             )  # fmt: skip
         self.result["hostile"] = {"users": run.to_json(), "attacker": attack.to_json()}
         calm = self.result["paced"]["p99_ms"]

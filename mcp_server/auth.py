@@ -59,15 +59,15 @@ def stdio_user() -> User:
     return user_for_token(token)
 
 
-def _authenticate(authorization: str, client: str) -> User | int:
+def _authenticate(authorization: str, scope: Scope) -> User | int:
     """The user, or raises the authentication error; an int: the client is over its limit
-    of failures (the Retry-After seconds)."""
+    of failures (the Retry-After seconds). Runs in a worker thread: it queries."""
     close_old_connections()
     try:
         try:
             return user_for_authorization(authorization)
         except (AuthenticationFailed, NotAuthenticated):
-            if (retry_after := auth_failure(client)) is not None:
+            if (retry_after := auth_failure(scope_client(scope))) is not None:
                 return retry_after
             raise
     finally:
@@ -95,8 +95,7 @@ class BearerAuthMiddleware:
         try:
             if not authorization:
                 raise NotAuthenticated()
-            client = scope_client(scope)
-            user = await sync_to_async(_authenticate, thread_sensitive=False)(authorization, client)
+            user = await sync_to_async(_authenticate, thread_sensitive=False)(authorization, scope)
         except Exception as error:
             status, body = api_error(error)
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
