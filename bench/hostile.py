@@ -48,6 +48,8 @@ class Attack:
             for method, path, body, headers in requests:
                 conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
                 try:
+                    # Through the same TLS proxy as the users (bench/load.lua).
+                    headers = {**headers, "X-Forwarded-Proto": "https"}
                     conn.request(method, path, body=body, headers=headers)
                     response = conn.getresponse()
                     response.read()
