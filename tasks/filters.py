@@ -95,7 +95,7 @@ class TaskFilter(django_filters.FilterSet):
 
 
 # Bounds on a list's parameters, checked before any query is built: the work of one
-# request never grows with its input (a 20,000-word search once took a minute of CPU).
+# request never grows with its input (a search cost two LIKE clauses per word, unbounded).
 # A task has at most Task.MAX_TAGS tags of Task.TAG_MAX_LENGTH characters, so a filter
 # beyond those could match nothing anyway.
 MAX_FILTER_TAGS = Task.MAX_TAGS
