@@ -132,7 +132,10 @@ def verify_jwt(token: str) -> VerifiedToken:
         raise TokenError("unsupported algorithm")  # includes "none"
     claims = _decode(token, header, key)
     app_token = algorithm == SECRET_ALGORITHM
-    _check_issuer_and_audience(claims, required=not app_token)
+    # An app token must name this deployment too once BETTER_AUTH_URL says what it is.
+    _check_issuer_and_audience(claims, required=not app_token or bool(settings.BETTER_AUTH_URL))
+    if app_token:
+        _check_lifetime(claims, settings.APP_TOKEN_MAX_LIFETIME_SECONDS)
     user_id = _subject(claims, APP_TOKEN_SUBJECT_CLAIMS if app_token else ("sub",))
     verified = VerifiedToken(user_id=user_id, algorithm=algorithm, claims=claims)
     verified_tokens.add(token, verified, key, header.get("kid"))
@@ -233,12 +236,21 @@ def _check_claims(claims: Claims) -> None:
         raise TokenError("token not yet valid")
 
 
+def _check_lifetime(claims: Claims, max_seconds: int) -> None:
+    """`exp` at most `max_seconds` ahead (and after `iat`, when present): a leaked token
+    must not stay valid for ever."""
+    now = time.time()
+    if claims["exp"] > now + max_seconds + LEEWAY_SECONDS:
+        raise TokenError("token lifetime too long")
+    if "iat" in claims and claims["exp"] - claims["iat"] > max_seconds + LEEWAY_SECONDS:
+        raise TokenError("token lifetime too long")
+
+
 def _check_issuer_and_audience(claims: Claims, *, required: bool) -> None:
     """Better Auth always sets iss and aud; app-signed HS256 tokens often omit them.
 
-    So they are required on Better Auth's tokens and checked where present on app
-    tokens (which only the holder of BETTER_AUTH_SECRET can mint). An empty
-    setting disables its check.
+    So they are required on Better Auth's tokens, and on app tokens once BETTER_AUTH_URL
+    is set; otherwise checked where present. An empty setting disables its check.
     """
     issuer = settings.BETTER_AUTH_ISSUER
     if issuer and (required or "iss" in claims) and claims.get("iss") != issuer:

@@ -30,6 +30,7 @@ from pathlib import Path
 import psycopg
 
 from bench import seed as seeding
+from bench.hostile import Attack
 from bench.load import PACED, SATURATION, Run, Scenario, merge_runs, run_wrk
 from bench.procs import ROOT, Gunicorn, free_port, postmaster_pid, tree_cpu_seconds
 from bench.report import summary
@@ -58,6 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only", default="", help="comma-separated saturation scenarios to run (default: all)"
     )
     parser.add_argument("--no-paced", action="store_true", help="skip the 100-users mode")
+    parser.add_argument("--no-hostile", action="store_true", help="skip the 100 users under attack")
     parser.add_argument(
         "--micro-only", action="store_true", help="seed, print the micro figures, stop (~30 s)"
     )
@@ -102,6 +104,8 @@ def server_env(database_url: str, port: int) -> dict[str, str]:
         HOST="127.0.0.1",
         PORT=str(port),
         LOG_LEVEL=env.get("LOG_LEVEL", "WARNING"),  # Django wants upper case; gunicorn lowers it
+        # As deployed behind a TLS proxy: the load says https with X-Forwarded-Proto.
+        RATE_LIMIT_NUM_PROXIES="1",
         # No recycling during the run: RSS growth must show, and CPU stays per worker.
         GUNICORN_MAX_REQUESTS="0",
         PYTHONUNBUFFERED="1",
@@ -289,6 +293,7 @@ class Bench:
         think: tuple[int, int] | None = None,
         timing: bool = False,
         ramp: float = 0.0,
+        idle_first: bool = True,
     ) -> Run:
         pool = None
         if "delete_pool" in scenario.mix:
@@ -297,7 +302,7 @@ class Bench:
             pool = self.run_dir / "pool.lua"
             seeding.write_lua_pool(chunk, pool)
         out = self.run_dir / f"{server.name}-{scenario.name}-{phase}.txt"
-        waited = server.wait_idle()
+        waited = server.wait_idle() if idle_first else 0.0
         if waited > 2:
             log(f"{server.name} took {waited:.0f}s to finish the previous load's backlog")
         pg = postmaster_pid(self.pg_datadir)
@@ -322,6 +327,20 @@ class Bench:
             run.loadgen_cpu_ms_per_req = 1000 * cpu_wrk / run.requests
         out.unlink(missing_ok=True)  # parsed; the JSON keeps the figures
         return run
+
+    def hostile(self, server: Gunicorn, dataset: seeding.Dataset, ramp: int) -> None:
+        """The 100 users again while an attacker hammers every limit from their address."""
+        log(f"100 users under attack: {ramp}s ramp-up + {self.args.paced_seconds}s ...")
+        server.wait_idle()
+        with Attack(server.url, dataset.regular[-1].token) as attack:
+            run = self.load(
+                server, PACED, ramp + self.args.paced_seconds, phase="hostile",
+                think=(200, 800), timing=True, ramp=ramp, idle_first=False,
+            )  # fmt: skip
+        self.result["hostile"] = {"users": run.to_json(), "attacker": attack.to_json()}
+        calm = self.result["paced"]["p99_ms"]
+        log(f"100 users under attack: p99 {run.p99_ms:.1f} ms (calm {calm:.1f} ms), "
+            f"{run.errors} errors; attacker {attack.to_json()}")  # fmt: skip
 
     def profile(self, server: Gunicorn, scenario: Scenario) -> None:
         """py-spy record of every app worker while the scenario runs again."""
@@ -407,6 +426,8 @@ class Bench:
                 rss[server.name]["steady"] = server.worker_rss()
             summary_line = f"{paced.rps:.0f} req/s, p95 {paced.p95_ms:.1f} ms"
             log(f"100 users: {summary_line}, {paced.errors} errors")
+            if not self.args.no_hostile:
+                self.hostile(servers["app"], dataset, ramp)
 
         only = {name for name in self.args.only.split(",") if name}
         results = []

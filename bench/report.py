@@ -193,6 +193,20 @@ def rss_series_line(result: dict[str, Any]) -> str | None:
     )
 
 
+def hostile_lines(calm: dict, hostile: dict) -> str:
+    users, attacker = hostile["users"], hostile["attacker"]
+    refused = users["statuses"].get("429", 0)
+    lines = [
+        "100 users under attack (an attacker at their address hammering every limit)",
+        f"  normal users: p95 {_ms(users['p95_ms'])} / p99 {_ms(users['p99_ms'])} ms "
+        f"(calm: {_ms(calm['p95_ms'])} / {_ms(calm['p99_ms'])} ms), "
+        f"{users['rps']:.0f} req/s, {users['errors']} errors, {refused} x 429",
+        f"  attacker: {attacker['requests']} requests ({attacker['rps']}/s): "
+        + ", ".join(f"{status} x{n}" for status, n in sorted(attacker["statuses"].items())),
+    ]
+    return "\n".join(lines)
+
+
 def check_targets(result: dict) -> list[tuple[bool, str]]:
     checks: list[tuple[bool, str]] = []
 
@@ -200,6 +214,9 @@ def check_targets(result: dict) -> list[tuple[bool, str]]:
         checks.append((ok, text))
 
     paced = result.get("paced")
+    if hostile := result.get("hostile"):
+        errors = hostile["users"]["errors"]
+        check(errors == 0, f"100 users under attack: {errors} errors, no 429 (target 0)")
     if paced:
         check(paced["errors"] == 0, f"100 users: {paced['errors']} errors (target 0)")
         whole = sum(paced["ops"].get(op, {}).get("count", 0) for op in WHOLE_LIST_OPS)
@@ -286,6 +303,8 @@ def summary(result: dict[str, Any]) -> str:
         )
     if result.get("paced"):
         parts.append(paced_table(result["paced"]))
+    if result.get("hostile") and result.get("paced"):
+        parts.append(hostile_lines(result["paced"], result["hostile"]))
     if result.get("saturation"):
         parts.append(saturation_table(result["saturation"]))
     if result.get("skipped"):

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -80,6 +81,15 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class QuotaExceeded(exceptions.APIException):
+    """A per-user quota is used up (409 QUOTA_EXCEEDED): deleting frees it, waiting does not."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Quota exceeded."
+    default_code = "quota_exceeded"
+    error_code = "QUOTA_EXCEEDED"
+
+
 def error_code(status_code: int) -> str:
     """Map an HTTP status to the API's error code (other 4xx are input errors)."""
     if status_code in CODES:
@@ -87,10 +97,16 @@ def error_code(status_code: int) -> str:
     return "VALIDATION_ERROR" if status_code < 500 else "INTERNAL_ERROR"
 
 
-def error_body(status_code: int, message: str, details: Any = None) -> dict[str, Any]:
+def error_body(
+    status_code: int, message: str, details: Any = None, code: str | None = None
+) -> dict[str, Any]:
     return {
         "detail": message,
-        "error": {"code": error_code(status_code), "message": message, "details": details},
+        "error": {
+            "code": code or error_code(status_code),
+            "message": message,
+            "details": details,
+        },
     }
 
 
@@ -124,10 +140,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = error_body(response.status_code, _first_message(details), details)
     else:
-        response.data = error_body(response.status_code, _first_message(response.data))
+        code = getattr(exc, "error_code", None)
+        details = getattr(exc, "error_details", None)
+        response.data = error_body(
+            response.status_code, _first_message(response.data), details, code
+        )
     return response
 
 
+@csrf_exempt  # also the catch-all route of /api/: an unknown path is a 404 for any method
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body(404, "Not found."), status=404)
 
@@ -142,3 +163,9 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 def server_error(request: HttpRequest) -> JsonResponse:
     return JsonResponse(error_body(500, "Internal server error."), status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    """CSRF_FAILURE_VIEW: a cookie-authenticated write from an untrusted origin (or the
+    admin's forms without their token)."""
+    return JsonResponse(error_body(403, f"CSRF verification failed: {reason}"), status=403)

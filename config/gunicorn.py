@@ -1,6 +1,7 @@
 """gunicorn settings (`gunicorn -c config/gunicorn.py config.wsgi`), overridable by env."""
 
 import gc
+import json
 import multiprocessing
 import os
 import sys
@@ -29,7 +30,26 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Authorization header gets the API's own 401 JSON ("token too large") rather than
 # gunicorn's bare 431 page; longer lines still get that 431.
 limit_request_field_size = 16384
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+limit_request_line = 4094  # gunicorn's default: the longest URL is about 4 KB
+limit_request_fields = 100  # gunicorn's default
+# gunicorn itself trusts X-Forwarded-Proto (wsgi.url_scheme) only from these addresses:
+# nobody unless RATE_LIMIT_NUM_PROXIES says a proxy is in front.
+_behind_proxy = int(os.environ.get("RATE_LIMIT_NUM_PROXIES") or 0) > 0
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1" if _behind_proxy else "")
+
+# What gunicorn answers itself, before Django sees the request, in the API's error shape.
+GUNICORN_ERRORS = {
+    400: "Malformed HTTP request.",
+    403: "Request forbidden.",
+    414: f"Request line too long: at most {limit_request_line} bytes (method, URL and version).",
+    417: "Expectation failed.",
+    431: (
+        f"Request headers too large: at most {limit_request_fields} header fields of "
+        f"{limit_request_field_size} bytes each."
+    ),
+    500: "Internal server error.",
+    501: "Transfer coding not implemented.",
+}
 
 # The app is imported once, in the master, then forked: workers share its memory and
 # answer their first request warm (it used to take ~0.9 s per worker).
@@ -44,6 +64,36 @@ switch_interval = float(os.environ.get("PYTHON_SWITCH_INTERVAL", "0.001"))
 # a worker of the bench's 100 users ran 1-4 passes in 80 s instead of ~450, and its
 # GC time went from ~0.25 s to ~0.02 s.
 gc_threshold = int(os.environ.get("PYTHON_GC_THRESHOLD", "10000"))
+
+
+def json_error(sock: object, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's util.write_error, answering JSON instead of an HTML page.
+
+    gunicorn has no setting for its own error pages; its workers call
+    `gunicorn.util.write_error` for requests it refuses to parse (bad request lines,
+    oversized URLs and headers, NUL in a header, Content-Length with
+    Transfer-Encoding), so on_starting replaces that function in the master, before
+    any worker is forked. The message is ours, never the request's bytes.
+    """
+    from gunicorn.util import write_nonblock
+
+    message = GUNICORN_ERRORS.get(status_int, f"{reason}.")
+    # config.errors' shape, written here: this runs without Django (bench/ceiling.py too).
+    code = "FORBIDDEN" if status_int == 403 else "VALIDATION_ERROR"
+    code = "INTERNAL_ERROR" if status_int >= 500 else code
+    error = {"code": code, "message": message, "details": None}
+    body = json.dumps({"detail": message, "error": error}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def on_starting(server: object) -> None:
+    import gunicorn.util
+
+    gunicorn.util.write_error = json_error
 
 
 def when_ready(server: object) -> None:

@@ -6,12 +6,14 @@ runs, and they stay out of the API's OpenAPI schema.
 
 import logging
 import time
+from collections.abc import Callable
+from functools import wraps
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import csrf_exempt
 
 from config.postgresql.base import database_deadline, failure_cause
 
@@ -20,15 +22,32 @@ logger = logging.getLogger(__name__)
 READY_QUERY = "SELECT 1"
 
 
-@never_cache
-@require_safe
+ALLOW = "GET, HEAD, OPTIONS"
+
+
+def probe(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """GET and HEAD reach the probe, OPTIONS says so, anything else is a 405 (JSON via
+    JSONErrorsMiddleware), never the CSRF check's 403: probes read no cookies."""
+
+    @csrf_exempt
+    @never_cache
+    @wraps(view)
+    def wrapped(request: HttpRequest) -> HttpResponse:
+        if request.method in ("GET", "HEAD"):
+            return view(request)
+        status = 204 if request.method == "OPTIONS" else 405
+        return HttpResponse(status=status, headers={"Allow": ALLOW})
+
+    return wrapped
+
+
+@probe
 def live(request: HttpRequest) -> JsonResponse:
     """The process is up and serving; touches nothing else."""
     return JsonResponse({"status": "ok"})
 
 
-@never_cache
-@require_safe
+@probe
 def ready(request: HttpRequest) -> JsonResponse:
     """The database answers a trivial query within HEALTH_DB_TIMEOUT_MS (else 503)."""
     started = time.perf_counter()

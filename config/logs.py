@@ -26,6 +26,16 @@ class RequestIDFilter(logging.Filter):
         return True
 
 
+class WarningWithoutTraceback(logging.Filter):
+    """Log a record as a one-line WARNING: for errors a client causes at will."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info = record.exc_text = None
+        return True
+
+
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, then the record's extras."""
 

@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -145,3 +146,82 @@ class ContentLengthRequiredMiddleware:
             message = "Send the request body with a Content-Length header, not chunked."
             return JsonResponse(error_body(411, message), status=411)
         return self.get_response(request)
+
+
+# Headers of an error response that still mean something once its body is JSON.
+_KEPT_ERROR_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Vary", "Cache-Control")
+
+
+class JSONErrorsMiddleware:
+    """Any error response that is not JSON gets the API's JSON error shape instead.
+
+    The API, the health probes and the error handlers already answer JSON; this
+    catches what Django and third-party views answer on their own: `require_safe`'s
+    empty 405, the docs views' HTML error pages, a redirect-less 400. A view can
+    keep an HTML error page for people (the admin's sign-in throttle) by setting
+    `response.html_error = True`.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        status = response.status_code
+        if status < 400 or getattr(response, "html_error", False) or response.streaming:
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if status == 405:
+            message = f"Method {request.method} not allowed."
+        else:
+            try:
+                message = HTTPStatus(status).phrase + "."
+            except ValueError:
+                message = "Request failed."
+        replacement = JsonResponse(error_body(status, message), status=status)
+        for name in _KEPT_ERROR_HEADERS:
+            if name in response:
+                replacement[name] = response[name]
+        return replacement
+
+
+# Swagger UI, Redoc and the admin load only this service's own files: scripts from
+# 'self' (Swagger's start-up script is served as a file, not inline), styles from 'self'
+# and inline (Redoc and Swagger set style attributes and <style> elements), images
+# from 'self' and data: URLs, requests to 'self' (the schema, the API), Redoc's search
+# worker from a blob:. Nothing may load from anywhere else or frame these pages.
+HTML_PAGES_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "manifest-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+# Everything else is JSON, never a document: it may load nothing at all.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+HTML_PAGE_PATHS = ("/docs", "/redoc", "/admin/")
+
+
+class ContentSecurityPolicyMiddleware:
+    """A Content-Security-Policy on every response: strict for JSON, the HTML pages' own
+    for the docs and the admin. (Django 5.2 has no CSP support; django-csp sets one
+    global policy, and the docs views are third-party ones.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "Content-Security-Policy" not in response:
+            html = request.path.startswith(HTML_PAGE_PATHS)
+            response["Content-Security-Policy"] = HTML_PAGES_POLICY if html else API_POLICY
+        return response

@@ -11,8 +11,44 @@ from rest_framework.parsers import JSONParser
 from config import errors
 
 
+class NotStrictJSON(ValueError):
+    """Valid for Python's json module, refused here; the message is safe to return."""
+
+
+def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook refusing a repeated member, as the JWT parser does: with
+    duplicates, which value wins depends on the parser reading the body."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise NotStrictJSON(f"duplicate key {json.dumps(repeated)[:60]}")
+    return obj
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """json.loads without NaN/Infinity or duplicate keys; ValueError says why, safely.
+
+    The message never carries the interpreter's own text (recursion limits, the
+    integer-digit limit and the like): only what a client can act on.
+    """
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=unique_object)
+    except NotStrictJSON as error:
+        raise ValueError(f"JSON parse error - {error}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"JSON parse error - {error.msg} at line {error.lineno} column {error.colno}"[:200]
+        ) from None
+    except RecursionError:
+        raise ValueError("JSON parse error - nested too deeply") from None
+    except ValueError:  # e.g. an integer of more than 4300 digits
+        raise ValueError("JSON parse error - a value is out of range") from None
+
+
 class BoundedJSONParser(JSONParser):
-    """DRF's JSONParser plus a size limit, strict UTF-8 and a nesting-depth guard.
+    """DRF's JSONParser plus a size limit, strict UTF-8, no duplicate keys and a
+    nesting-depth guard.
 
     DRF reads the request stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE
     never applies; this parser enforces it itself.
@@ -28,10 +64,10 @@ class BoundedJSONParser(JSONParser):
         except UnicodeDecodeError as error:
             raise ParseError("Request body is not valid UTF-8.") from error
         try:
-            return json.loads(text, parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as error:
-            raise ParseError(f"JSON parse error - {error}"[:200]) from error
+            return loads_strict(text)
+        except ValueError as error:
+            raise ParseError(str(error)) from None
 
 
 def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
+    raise NotStrictJSON(f"{name} is not valid JSON")

@@ -50,6 +50,13 @@ if not DEBUG:
             "DJANGO_DEBUG is false but BETTER_AUTH_SECRET is unset. Set it to the same "
             "secret your Better Auth app uses."
         )
+    # Better Auth signs HS256 JWTs (e.g. its email-verification links) with this secret:
+    # a short one can be cracked offline from one of them, then mint tokens for anyone.
+    if len(BETTER_AUTH_SECRET) < 32:
+        raise ImproperlyConfigured(
+            "DJANGO_DEBUG is false but BETTER_AUTH_SECRET is shorter than 32 characters. "
+            "Generate a long random one (openssl rand -base64 32) for Better Auth and this API."
+        )
 
 # Better Auth: its base URL is the expected `iss` and `aud` of its JWTs.
 BETTER_AUTH_URL = os.environ.get("BETTER_AUTH_URL", "").rstrip("/")
@@ -66,6 +73,8 @@ except ValueError as _error:
     raise ImproperlyConfigured(f"BETTER_AUTH_SCHEMA is not valid JSON: {_error}") from None
 # How long each process may keep verifying with a key deleted from jwks (accounts/tokens.py).
 BETTER_AUTH_KEY_CACHE_SECONDS = env_int("BETTER_AUTH_KEY_CACHE_SECONDS", 30)
+# HS256 app tokens: the longest `exp` may lie ahead (the frontend's sessions last 7 days).
+APP_TOKEN_MAX_LIFETIME_SECONDS = env_int("APP_TOKEN_MAX_LIFETIME_SECONDS", 7 * 86400)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 
@@ -94,6 +103,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.middleware.ReleaseRequestMiddleware",  # first: it runs when all else is done
     "config.middleware.RequestIDMiddleware",  # its id and timing cover everything below
+    "config.middleware.JSONErrorsMiddleware",  # any non-JSON error below becomes JSON
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -200,7 +211,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -223,7 +234,14 @@ CORS_EXPOSE_HEADERS = ["x-request-id", "retry-after"]
 CSRF_TRUSTED_ORIGINS = CORS_ALLOWED_ORIGINS + BETTER_AUTH_TRUSTED_ORIGINS
 
 # Production hardening (`manage.py check --deploy` is clean with DJANGO_DEBUG=false).
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies in front of the service (0: clients connect directly). With one or
+# more, X-Forwarded-For gives the client's address for per-client rate limits and
+# X-Forwarded-Proto says whether it came over https; without, both are client-written
+# and ignored.
+RATE_LIMIT_NUM_PROXIES = env_int("RATE_LIMIT_NUM_PROXIES", 0)
+if RATE_LIMIT_NUM_PROXIES > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^health"]
 SESSION_COOKIE_SECURE = not DEBUG
@@ -239,7 +257,16 @@ X_FRAME_OPTIONS = "DENY"
 # RATE_LIMITED with Retry-After. Behind a reverse proxy, RATE_LIMIT_NUM_PROXIES says how
 # many X-Forwarded-For hops to trust for the client IP (0: use the socket's address).
 RATE_LIMIT_WRITES = os.environ.get("RATE_LIMIT_WRITES", "600/minute")  # per user
-RATE_LIMIT_AUTH_FAILURES = os.environ.get("RATE_LIMIT_AUTH_FAILURES", "60/minute")  # per IP
+RATE_LIMIT_AUTH_FAILURES = os.environ.get("RATE_LIMIT_AUTH_FAILURES", "60/minute")  # per client
+# Failed Django admin sign-ins, per client and per account (passwords can be guessed).
+RATE_LIMIT_ADMIN_LOGIN_CLIENT = os.environ.get("RATE_LIMIT_ADMIN_LOGIN_CLIENT", "10/hour")
+RATE_LIMIT_ADMIN_LOGIN_ACCOUNT = os.environ.get("RATE_LIMIT_ADMIN_LOGIN_ACCOUNT", "30/hour")
+
+# Bounded work per request, the same for REST and MCP (README "Reliability and limits").
+SEARCH_MAX_WORDS = env_int("SEARCH_MAX_WORDS", 10)
+SEARCH_MAX_WORD_LENGTH = env_int("SEARCH_MAX_WORD_LENGTH", 100)
+# Tasks one user may own (0: no limit); a create beyond it is 409 QUOTA_EXCEEDED.
+TASK_QUOTA_PER_USER = env_int("TASK_QUOTA_PER_USER", 10_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -256,7 +283,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["config.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["ratelimit.throttling.WriteRateThrottle"],
-    "NUM_PROXIES": env_int("RATE_LIMIT_NUM_PROXIES", 0),
+    "NUM_PROXIES": RATE_LIMIT_NUM_PROXIES,
     "EXCEPTION_HANDLER": "config.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -301,7 +328,10 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json").strip().l
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.logs.RequestIDFilter"}},
+    "filters": {
+        "request_id": {"()": "config.logs.RequestIDFilter"},
+        "warning_without_traceback": {"()": "config.logs.WarningWithoutTraceback"},
+    },
     "formatters": {
         "json": {"()": "config.logs.JSONFormatter"},
         "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
@@ -318,6 +348,8 @@ LOGGING = {
         # Listing "django" drops Django's default handlers: its records reach root once.
         "django": {"level": "INFO"},
         "django.request": {"level": "ERROR"},
+        # Anyone can send a bad Host header: a client error, not ours to trace.
+        "django.security.DisallowedHost": {"filters": ["warning_without_traceback"]},
         # runserver's access lines repeat ours (tasks_api.requests) with the query string.
         "django.server": {"level": "CRITICAL", "propagate": False},
     },

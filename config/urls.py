@@ -1,15 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from config import errors, health
+from config.docs import RedocView, SwaggerView
+from ratelimit.signin import admin_login
 from mcp_server.views import mcp_view
 
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("docs", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc", RedocView.as_view(url_name="schema"), name="redoc"),
     path("api/", include("tasks.urls")),
+    path("admin/login/", admin_login, name="admin-login"),  # before admin's own: throttled
     path("admin/", admin.site.urls),
     path("health", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),

@@ -1,4 +1,5 @@
-"""The Streamable HTTP app: the SDK's Starlette app at /mcp behind BearerAuthMiddleware.
+"""The Streamable HTTP app: the SDK's Starlette app at /mcp behind the edge checks
+(mcp_server.edge) and BearerAuthMiddleware.
 
 Stateless with JSON responses: no sessions to share, so any number of workers or
 replicas can serve behind one load balancer, and every request carries its token.
@@ -9,6 +10,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
 from mcp_server.auth import BearerAuthMiddleware
+from mcp_server.edge import EdgeMiddleware, StrictJSONBodyMiddleware
 from mcp_server.server import server
 
 PATH = "/mcp"
@@ -34,4 +36,5 @@ def build_application() -> ASGIApp:
         max_request_body_size=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
         transport_security=transport_security(),
     )
-    return BearerAuthMiddleware(app)
+    body_checked = StrictJSONBodyMiddleware(app, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    return EdgeMiddleware(BearerAuthMiddleware(body_checked), PATH)

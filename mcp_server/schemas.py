@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from tasks.filters import TaskListOptions
+from tasks.filters import MAX_FILTER_TAG_LENGTH, MAX_FILTER_TAGS, TaskListOptions, search_limits
 from tasks.models import Task
 from tasks.pagination import MAX_INT, TaskPagination
 
@@ -50,10 +50,27 @@ Position = Annotated[
 ]  # fmt: skip
 Date = Annotated[str, _schema("YYYY-MM-DD.", type="string", format="date")]
 # List filters, shared by list_tasks and task_stats.
-HasTags = Annotated[list[str] | None, Field(description="Tasks having all of these.")]
+HasTags = Annotated[
+    list[str] | None,
+    _schema(
+        f"Tasks having all of these (at most {MAX_FILTER_TAGS}).",
+        type=["array", "null"],
+        items={"type": "string", "maxLength": MAX_FILTER_TAG_LENGTH},
+        maxItems=MAX_FILTER_TAGS,
+    ),
+]
 DueBefore = Annotated[Date | None, Field(description="Due on or before.")]
 DueAfter = Annotated[Date | None, Field(description="Due on or after.")]
-Search = Annotated[str | None, Field(description="Words in title or description.")]
+_SEARCH_WORDS, _SEARCH_WORD_LENGTH, _SEARCH_LENGTH = search_limits()
+Search = Annotated[
+    str | None,
+    _schema(
+        f"Words in title or description, all of which must match: at most {_SEARCH_WORDS} "
+        f"words of {_SEARCH_WORD_LENGTH} characters.",
+        type=["string", "null"],
+        maxLength=_SEARCH_LENGTH,
+    ),
+]
 Status = Annotated[
     str, _schema("`all` (default), `pending` or `completed`.", type="string",
                  enum=["all", "pending", "completed"])

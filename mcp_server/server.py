@@ -47,6 +47,7 @@ from mcp_server.schemas import (
     TaskStats,
     Title,
 )
+from ratelimit.limits import charge_write
 from tasks import selectors, services
 from tasks.models import Task
 from tasks.serializers import TaskSerializer
@@ -115,18 +116,24 @@ server = TasksMCPServer(
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
-async def _call(ctx: Context, operation: Callable[[User], T]) -> T:
-    """Run `operation` for the calling user in a worker thread (the ORM is sync-only)."""
+async def _call(ctx: Context, operation: Callable[[User], T], *, write: bool = False) -> T:
+    """Run `operation` for the calling user in a worker thread (the ORM is sync-only).
+
+    A write first counts against the user's RATE_LIMIT_WRITES, the REST API's own counter.
+    """
     request = ctx.request_context.request
     user = getattr(request, "scope", {}).get("user")  # HTTP: set by BearerAuthMiddleware
-    return await sync_to_async(_run, thread_sensitive=False)(operation, user)
+    return await sync_to_async(_run, thread_sensitive=False)(operation, user, write)
 
 
-def _run(operation: Callable[[User], T], user: User | None) -> T:
+def _run(operation: Callable[[User], T], user: User | None, write: bool) -> T:
     close_old_connections()
     try:
         with request_deadline():  # a tool call waits for the database as long as a request
-            return operation(user or stdio_user())
+            user = user or stdio_user()
+            if write:
+                charge_write(user=user)
+            return operation(user)
     except Exception as error:
         status, body = api_error(error)
         raise TaskToolError(body["error"]) from error
@@ -225,7 +232,7 @@ async def create_task(
         serializer.is_valid(raise_exception=True)
         return _task_result(services.task_create(user=user, **serializer.validated_data))
 
-    return await _call(ctx, run)
+    return await _call(ctx, run, write=True)
 
 
 @server.tool(
@@ -258,7 +265,7 @@ async def update_task(
         fields = serializer.validated_data
         return _task_result(services.task_update(user=user, pk=task_id, **fields))
 
-    return await _call(ctx, run)
+    return await _call(ctx, run, write=True)
 
 
 @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
@@ -278,6 +285,7 @@ async def complete_task(
         lambda user: _task_result(
             services.task_set_completed(user=user, pk=task_id, completed=completed)
         ),
+        write=True,
     )
 
 
@@ -289,7 +297,7 @@ async def delete_task(ctx: Context, task_id: TaskId) -> DeletedTask:
         services.task_delete(user=user, pk=task_id)
         return DeletedTask(id=str(uuid.UUID(task_id)), deleted=True)  # as the API writes ids
 
-    return await _call(ctx, run)
+    return await _call(ctx, run, write=True)
 
 
 @server.tool(annotations=READ_ONLY)

@@ -9,10 +9,16 @@ class RateLimitConfig(AppConfig):
     verbose_name = "Rate limits"
 
     def ready(self) -> None:
+        from ratelimit import checks, signin  # noqa: F401  (registers checks and receivers)
         from ratelimit.limits import parse_rate
 
         # A typo in the environment fails the start, not every request.
-        for name in ("RATE_LIMIT_WRITES", "RATE_LIMIT_AUTH_FAILURES"):
+        for name in (
+            "RATE_LIMIT_WRITES",
+            "RATE_LIMIT_AUTH_FAILURES",
+            "RATE_LIMIT_ADMIN_LOGIN_CLIENT",
+            "RATE_LIMIT_ADMIN_LOGIN_ACCOUNT",
+        ):
             try:
                 parse_rate(getattr(settings, name))
             except ValueError as error:

@@ -2,16 +2,16 @@
 
 from typing import Any
 
-from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from ratelimit.limits import hit, parse_rate
+from ratelimit.limits import write_retry_after
 
 
 class WriteRateThrottle(BaseThrottle):
-    """Unsafe requests (POST, PUT, PATCH, DELETE) per user, shared by every worker.
+    """Unsafe requests (POST, PUT, PATCH, DELETE) per user, shared by every worker, and
+    with the MCP write tools (ratelimit.limits.charge_write counts the same key).
 
     It runs after authentication and permissions, so refused requests (401, 403)
     never use up a user's writes. Over the limit: 429 RATE_LIMITED with Retry-After.
@@ -21,10 +21,9 @@ class WriteRateThrottle(BaseThrottle):
         self.retry_after: int | None = None
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        rate = parse_rate(settings.RATE_LIMIT_WRITES)
-        if rate is None or request.method in SAFE_METHODS or not request.user.is_authenticated:
+        if request.method in SAFE_METHODS or not request.user.is_authenticated:
             return True
-        self.retry_after = hit(f"write:{request.user.pk}", rate)
+        self.retry_after = write_retry_after(user=request.user)
         return self.retry_after is None
 
     def wait(self) -> float | None:

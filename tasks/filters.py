@@ -3,6 +3,7 @@
 from typing import Any
 
 import django_filters
+from django.conf import settings
 from django.db import connection
 from django.db.models import BooleanField, Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
@@ -79,7 +80,7 @@ class TaskFilter(django_filters.FilterSet):
         return queryset.filter(completed=value == "true")
 
     def filter_tags(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        tags = [tag.strip() for tag in value.split(",") if tag.strip()]
+        tags = filter_tags_of(value)
         if not tags:
             return queryset
         if connection.vendor == "postgresql":
@@ -93,15 +94,55 @@ class TaskFilter(django_filters.FilterSet):
         return queryset.filter(overdue) if value == "true" else queryset.exclude(overdue)
 
 
+# Bounds on a list's parameters, checked before any query is built: the work of one
+# request never grows with its input (a search cost two LIKE clauses per word, unbounded).
+# A task has at most Task.MAX_TAGS tags of Task.TAG_MAX_LENGTH characters, so a filter
+# beyond those could match nothing anyway.
+MAX_FILTER_TAGS = Task.MAX_TAGS
+MAX_FILTER_TAG_LENGTH = Task.TAG_MAX_LENGTH
+
+
+def filter_tags_of(value: str) -> list[str]:
+    """The distinct tags of a `tags=a,b` filter; a ValidationError beyond the bounds."""
+    if len(value) > MAX_FILTER_TAGS * (MAX_FILTER_TAG_LENGTH + 2):
+        raise ValidationError({"tags": [f"At most {MAX_FILTER_TAGS} tags."]})
+    tags = list(dict.fromkeys(tag.strip() for tag in value.split(",") if tag.strip()))
+    if len(tags) > MAX_FILTER_TAGS:
+        raise ValidationError({"tags": [f"At most {MAX_FILTER_TAGS} tags."]})
+    if any(len(tag) > MAX_FILTER_TAG_LENGTH for tag in tags):
+        raise ValidationError({"tags": [f"A tag has at most {MAX_FILTER_TAG_LENGTH} characters."]})
+    return tags
+
+
+def search_limits() -> tuple[int, int, int]:
+    """(words, characters per word, characters in all) a search may have."""
+    words, length = settings.SEARCH_MAX_WORDS, settings.SEARCH_MAX_WORD_LENGTH
+    return words, length, words * (length + 3)  # room for quotes and separators
+
+
 class TaskSearchFilter(filters.SearchFilter):
     search_description = (
-        "Case-insensitive text in the title or description; several words must all match."
+        "Case-insensitive text in the title or description; several words must all match. "
+        "At most SEARCH_MAX_WORDS words (default 10) of SEARCH_MAX_WORD_LENGTH characters "
+        "(default 100)."
     )
 
     def get_search_terms(self, request: Request) -> list[str]:
+        max_words, max_length, max_total = search_limits()
+        raw = request.query_params.get(self.search_param, "")
+        if len(raw) > max_total:
+            raise ValidationError(
+                {self.search_param: [f"At most {max_total} characters ({max_words} words)."]}
+            )
         terms = super().get_search_terms(request)
         if any("\x00" in term for term in terms):
             raise ValidationError({self.search_param: ["Null characters are not allowed."]})
+        if len(terms) > max_words:
+            raise ValidationError({self.search_param: [f"At most {max_words} words."]})
+        if any(len(term) > max_length for term in terms):
+            raise ValidationError(
+                {self.search_param: [f"A word has at most {max_length} characters."]}
+            )
         return terms
 
 
@@ -141,7 +182,12 @@ class TaskOrderingFilter(filters.OrderingFilter):
         if sort_by and terms:
             raise ValidationError({self.sort_param: ["Use either `sort_by` or `ordering`."]})
         if terms:
+            if len(terms) > 200:  # every field once, with `-` and commas, fits easily
+                raise ValidationError({self.ordering_param: ["At most 200 characters."]})
             fields = [term.strip() for term in terms.split(",") if term.strip()]
+            if len(fields) > len(view.ordering_fields):
+                limit = len(view.ordering_fields)
+                raise ValidationError({self.ordering_param: [f"At most {limit} fields."]})
             self._check_fields(self.ordering_param, [f.removeprefix("-") for f in fields], view)
             return fields
         if sort_by or order:

@@ -96,6 +96,23 @@ def task_last_position(*, user: User) -> int | None:
     return rows[0][0] if rows else None
 
 
+def task_count_and_last_position(*, user: User, count_up_to: int) -> tuple[int, int | None]:
+    """How many tasks `user` owns, counted up to `count_up_to` at most (so it costs at
+    most that many index entries), and task_last_position: one query."""
+    last = _last_position_sql()
+    sql = (
+        f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {_TASK_TABLE} WHERE user_id = %s "
+        f"LIMIT %s) AS owned), ({last.sql})"
+    )
+    with connections[last.using].cursor() as cursor:
+        cursor.execute(sql, [user.pk, max(count_up_to, 0), *last.bind(user.pk)])
+        owned, position = cursor.fetchone()
+    return owned, position
+
+
+_TASK_TABLE = f'"{Task._meta.db_table}"'
+
+
 @cache
 def _last_position_sql() -> Compiled:
     # The (user, position) index read backwards: the same answer as MAX(position).

@@ -5,20 +5,22 @@ from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from config.errors import QuotaExceeded
 from config.sql import Compiled, compile_for, compile_update, returning
 from tasks.models import IdempotencyKey, Task
 from tasks.selectors import (
     OWNER,
     TASK_ID,
     fetch_task,
+    task_count_and_last_position,
     task_db_id,
     task_get,
-    task_last_position,
     task_queryset,
 )
 
@@ -27,10 +29,37 @@ class IdempotencyKeyReused(Exception):
     """The key was already used, within its lifetime, for a request with another body."""
 
 
+def check_task_quota(*, user: User, adding: int = 1, owned: int | None = None) -> None:
+    """QuotaExceeded (409 QUOTA_EXCEEDED) when `user` owning `adding` more tasks would pass
+    TASK_QUOTA_PER_USER. Every create checks it (REST, MCP; a batch passes its size).
+
+    `owned` when the caller counted already. The count stops at the quota, so it costs
+    at most that many index entries however many tasks a user has. Creates racing each
+    other may each see room: a user can end up over the quota by at most the number of
+    creates in flight at once.
+    """
+    quota = settings.TASK_QUOTA_PER_USER
+    if quota <= 0:
+        return
+    if owned is None:
+        owned, _ = task_count_and_last_position(user=user, count_up_to=quota)
+    if owned + adding > quota:
+        raise QuotaExceeded(
+            f"Task quota reached: at most {quota} tasks per user. Delete some to add more."
+        )
+
+
 def task_create(*, user: User, **fields: Any) -> Task:
-    """Create a task for `user`; without a position it goes to the end of their list."""
+    """Create a task for `user`; without a position it goes to the end of their list.
+
+    QuotaExceeded when the user already owns TASK_QUOTA_PER_USER tasks. The quota's
+    count and the last position are one query.
+    """
+    quota = settings.TASK_QUOTA_PER_USER
+    if quota > 0 or fields.get("position") is None:
+        owned, last = task_count_and_last_position(user=user, count_up_to=quota)
+        check_task_quota(user=user, owned=owned)
     if fields.get("position") is None:
-        last = task_last_position(user=user)
         # Past the largest integer, new tasks share the last position (ties sort newest first).
         fields["position"] = 0 if last is None else min(last + 1, Task.MAX_POSITION)
     task = Task(user=user, **fields)

@@ -127,6 +127,8 @@ def _rate_limits_off(settings):
     the suite sends far more writes and 401s from 127.0.0.1 than any real client."""
     settings.RATE_LIMIT_WRITES = ""
     settings.RATE_LIMIT_AUTH_FAILURES = ""
+    settings.RATE_LIMIT_ADMIN_LOGIN_CLIENT = ""
+    settings.RATE_LIMIT_ADMIN_LOGIN_ACCOUNT = ""
 
 
 @pytest.fixture

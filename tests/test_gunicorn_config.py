@@ -48,3 +48,32 @@ def test_objects_alive_before_fork_are_out_of_the_collectors_reach(gunicorn_conf
     gunicorn_config["pre_fork"](object(), object())
     assert gc.get_freeze_count() >= len(survivor)
     assert not any(obj is survivor for obj in gc.get_objects(generation=2))
+
+
+@pytest.mark.parametrize(("proxies", "trusted"), [(None, []), ("0", []), ("1", ["127.0.0.1"])])
+def test_x_forwarded_proto_is_trusted_from_nobody_without_a_proxy(monkeypatch, proxies, trusted):
+    from gunicorn.config import validate_string_to_addr_list
+
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    if proxies is None:
+        monkeypatch.delenv("RATE_LIMIT_NUM_PROXIES", raising=False)
+    else:
+        monkeypatch.setenv("RATE_LIMIT_NUM_PROXIES", proxies)
+    config = runpy.run_path(str(CONFIG))
+    assert validate_string_to_addr_list(config["forwarded_allow_ips"]) == trusted
+
+
+def test_gunicorns_own_errors_are_written_as_json():
+    import json
+    import socket
+
+    config = runpy.run_path(str(CONFIG))
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        config["json_error"](ours, 431, "Request Header Fields Too Large", "Error parsing headers")
+        head, _, body = theirs.recv(65536).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert b"Content-Type: application/json" in head
+    error = json.loads(body)["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert "100 header fields of 16384 bytes" in error["message"]

@@ -144,7 +144,10 @@ def app_token(
 ) -> str:
     """An HS256 token as a Next.js app signs one for its backend: `sub` + `exp`, the secret."""
     now = int(time.time())
-    claims = {"sub": user_id, "iat": now, "exp": now + lifetime, **overrides}
+    claims = {"sub": user_id, "iat": now, "exp": now + lifetime}
+    if settings.BETTER_AUTH_URL:  # then app tokens must name the deployment, as Better Auth's do
+        claims |= {"iss": settings.BETTER_AUTH_ISSUER, "aud": settings.BETTER_AUTH_AUDIENCE}
+    claims.update(overrides)
     return jwt.encode(claims, secret or settings.BETTER_AUTH_SECRET, algorithm="HS256")
 
 

@@ -59,13 +59,35 @@ def page(transactional_db, live_server, tmp_path, monkeypatch) -> Iterator:
             viewport={"width": 1280, "height": 900},
         )
         context.set_default_timeout(15_000)
+        browser_page = context.pages[0] if context.pages else context.new_page()
+        blocked = csp_violations(browser_page)
         try:
-            yield context.pages[0] if context.pages else context.new_page()
+            yield browser_page
+            # The pages work under their Content-Security-Policy: nothing of theirs is refused.
+            assert not blocked, blocked
         finally:
             context.close()
             # While Playwright's loop runs, Django keeps a separate connection for this
             # context: close it, or it outlives the test database.
             connections.close_all()
+
+
+# Redoc's footer logo is fetched from cdn.redoc.ly: the policy refuses it on purpose
+# (config/templates/drf_spectacular/redoc.html).
+EXPECTED_REFUSALS = ("cdn.redoc.ly",)
+
+
+def csp_violations(page) -> list[str]:
+    """Console reports of what the page's Content-Security-Policy refused, as they come."""
+    refused: list[str] = []
+
+    def record(message) -> None:
+        text = message.text
+        if "Content Security Policy" in text and not any(x in text for x in EXPECTED_REFUSALS):
+            refused.append(text)
+
+    page.on("console", record)
+    return refused
 
 
 @pytest.fixture

@@ -40,6 +40,9 @@ def server_env(**extra: str) -> dict[str, str]:
         "DATABASE_URL": url,
         "BETTER_AUTH_SECRET": settings.BETTER_AUTH_SECRET,
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # As in-process (tests/conftest.py): the suite fails far more often than a client.
+        "RATE_LIMIT_AUTH_FAILURES": "",
+        "RATE_LIMIT_WRITES": "",
         **extra,
     }
 

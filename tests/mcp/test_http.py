@@ -273,6 +273,11 @@ class TestAuthentication:
         listed = Session(lambda: http_client(mcp_url, token)).ok("list_tasks")
         assert listed["total"] == 0
 
+    def test_a_forwarded_request_without_a_trusted_proxy_is_refused_cleanly(self, mcp_url):
+        """X-Forwarded-For with RATE_LIMIT_NUM_PROXIES=0 is noted (a query) off the event loop."""
+        headers = {"Authorization": "Bearer not-a-token", "X-Forwarded-For": "198.51.100.1"}
+        assert self._post(mcp_url, headers).status_code == 401
+
     def test_signed_out_session_is_refused(self, mcp_url, user):
         session = SessionFactory(user=user)
         token = session.token

@@ -1,6 +1,7 @@
 """The service as it runs in production: gunicorn (config/gunicorn.py), DEBUG off, real
 HTTP on loopback, on the test database. For tests that must see what a client sees."""
 
+import contextlib
 import http.client
 import os
 import secrets
@@ -8,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,7 +62,8 @@ class Server:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         started = time.monotonic()
         try:
-            conn.putrequest(method, path, skip_accept_encoding=True)
+            skip_host = any(name.lower() == "host" for name in headers or {})
+            conn.putrequest(method, path, skip_accept_encoding=True, skip_host=skip_host)
             payload = body.encode() if isinstance(body, str) else body
             for name, value in (headers or {}).items():
                 conn.putheader(name, value)
@@ -84,6 +87,17 @@ class Server:
             time.sleep(0.05)
         return pids
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server's processes (and all their threads) have used so far, to the
+        nanosecond (/proc/<pid>/task/<tid>/schedstat; Linux): a request's server cost is
+        the difference across it, whatever the client spends."""
+        total = 0
+        for pid in [self.process.pid, *self.worker_pids()]:
+            for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+                with contextlib.suppress(OSError, ValueError, IndexError):  # a thread ended
+                    total += int(stat.read_text().split()[0])
+        return total / 1e9
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
@@ -101,6 +115,26 @@ def test_database_url() -> str:
     return f"postgresql://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+_static_root: Path | None = None
+
+
+def collected_static() -> Path:
+    """collectstatic's output for production servers, made once per test run: the admin
+    and the docs pages name their files through its manifest."""
+    global _static_root
+    if _static_root is None:
+        root = Path(tempfile.mkdtemp(prefix="static-"))
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--no-input", "--verbosity", "0"],
+            cwd=ROOT, check=True,
+            env={**os.environ, "DJANGO_DEBUG": "false", "DJANGO_STATIC_ROOT": str(root),
+                 "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
+                 "BETTER_AUTH_SECRET": secrets.token_urlsafe(32)},
+        )  # fmt: skip
+        _static_root = root
+    return _static_root
+
+
 @contextmanager
 def running_server(log_dir: Path, start_timeout: float = 30.0, **env: str) -> Iterator[Server]:
     """Start gunicorn with production settings; `env` overrides (e.g. WEB_CONCURRENCY)."""
@@ -108,6 +142,7 @@ def running_server(log_dir: Path, start_timeout: float = 30.0, **env: str) -> It
     secret = secrets.token_urlsafe(32)
     server_env = {
         **os.environ,
+        "DJANGO_STATIC_ROOT": str(collected_static()),
         "DATABASE_URL": test_database_url(),
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(40),
@@ -124,16 +159,37 @@ def running_server(log_dir: Path, start_timeout: float = 30.0, **env: str) -> It
         "LOG_LEVEL": "warning",
         **env,
     }
-    log = log_dir / f"gunicorn-{port}.log"
+    command = [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py",
+               "config.wsgi:application"]  # fmt: skip
+    with _serving(
+        command, log_dir / f"gunicorn-{port}.log", port, secret, server_env,
+        start_timeout=start_timeout,
+    ) as server:  # fmt: skip
+        yield server
+
+
+@contextmanager
+def running_mcp_server(log_dir: Path, like: Server, **env: str) -> Iterator[Server]:
+    """The MCP endpoint with `like`'s environment (same database, secret, limits)."""
+    port = free_port()
+    server_env = {**like.env, **env}
+    command = [sys.executable, "manage.py", "mcp_http", "--port", str(port)]
+    log = log_dir / f"mcp-{port}.log"
+    with _serving(command, log, port, like.better_auth_secret, server_env, "/mcp") as server:
+        yield server
+
+
+@contextmanager
+def _serving(
+    command: list[str], log: Path, port: int, secret: str, env: dict[str, str],
+    probe: str = "/api/me", start_timeout: float = 30.0,
+) -> Iterator[Server]:  # fmt: skip
+    """Run `command` until the block ends, once it answers `probe` with a 401."""
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py",
-             "config.wsgi:application"],
-            cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = Server(port, process, log, secret, server_env)
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(port, process, log, secret, env)
     try:
-        _wait_until_serving(server, start_timeout)
+        _wait_until_serving(server, start_timeout, probe=probe)
         yield server
     finally:
         process.send_signal(signal.SIGTERM)
@@ -144,13 +200,13 @@ def running_server(log_dir: Path, start_timeout: float = 30.0, **env: str) -> It
             process.wait()
 
 
-def _wait_until_serving(server: Server, timeout: float = 30.0) -> None:
+def _wait_until_serving(server: Server, timeout: float = 30.0, probe: str = "/api/me") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited:\n{server.log_tail()}")
+            raise RuntimeError(f"the server exited:\n{server.log_tail()}")
         try:
-            if server.request("GET", "/api/me", timeout=2).status == 401:
+            if server.request("POST" if probe == "/mcp" else "GET", probe, timeout=2).status == 401:
                 return
         except OSError:
             pass

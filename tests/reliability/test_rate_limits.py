@@ -17,6 +17,7 @@ from ratelimit.models import RateLimitCounter
 from tasks.models import Task
 from tests.factories import TaskFactory
 from tests.reliability.server import ROOT
+from tests.tokens import app_token
 
 pytestmark = pytest.mark.django_db
 
@@ -105,15 +106,24 @@ class TestAuthenticationFailures:
             assert api_client.get(reverse("task-list"), **BAD_TOKEN).status_code == 401
         assert_rate_limited(api_client.get(reverse("task-list"), **BAD_TOKEN), max_wait=30)
 
-    def test_a_blocked_ip_is_refused_before_any_credential_is_checked(self, api_client, user):
+    def test_valid_credentials_from_a_blocked_client_are_served(self, api_client, user):
         for _ in range(4):
             api_client.get(reverse("task-list"), **BAD_TOKEN)
         good = APIClient()
-        good.force_authenticate(user)
-        assert_rate_limited(good.get(reverse("task-list")))
-        other_ip = APIClient(REMOTE_ADDR="203.0.113.9")
-        other_ip.force_authenticate(user)
-        assert other_ip.get(reverse("task-list")).status_code == 200
+        good.credentials(HTTP_AUTHORIZATION=f"Bearer {app_token(user.id)}")
+        assert good.get(reverse("task-list")).status_code == 200  # same address, served
+        assert_rate_limited(api_client.get(reverse("task-list"), **BAD_TOKEN))
+        assert api_client.get(reverse("health-live"), **BAD_TOKEN).status_code == 200
+
+    def test_ipv6_clients_are_counted_per_64(self, api_client):
+        for n in range(3):
+            client = APIClient(REMOTE_ADDR=f"2001:db8:1:2::{n + 1:x}")
+            assert client.get(reverse("task-list"), **BAD_TOKEN).status_code == 401
+        same_64 = APIClient(REMOTE_ADDR="2001:db8:1:2:ffff:ffff:ffff:ffff")
+        assert_rate_limited(same_64.get(reverse("task-list"), **BAD_TOKEN))
+        other_64 = APIClient(REMOTE_ADDR="2001:db8:1:3::1")
+        assert other_64.get(reverse("task-list"), **BAD_TOKEN).status_code == 401
+        assert RateLimitCounter.objects.filter(key="auth-failure:2001:db8:1:2::/64").exists()
 
     def test_requests_without_credentials_are_not_counted(self, api_client):
         for _ in range(5):
@@ -140,7 +150,7 @@ class TestAuthenticationFailures:
         assert_rate_limited(response)
 
     def test_with_a_trusted_proxy_the_forwarded_client_is_counted(self, api_client, settings):
-        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+        settings.RATE_LIMIT_NUM_PROXIES = 1
         for n in range(4):
             response = api_client.get(
                 reverse("task-list"), HTTP_X_FORWARDED_FOR=f"198.51.100.{n}", **BAD_TOKEN

@@ -34,8 +34,11 @@ class Command(BaseCommand):
             raise CommandError("dev_token only runs with DJANGO_DEBUG=true (development).")
         if not settings.BETTER_AUTH_SECRET:
             raise CommandError("BETTER_AUTH_SECRET is empty: there is nothing to sign with.")
-        if not 1 <= hours <= MAX_HOURS:
-            raise CommandError(f"--hours must be between 1 and {MAX_HOURS}.")
+        max_hours = min(MAX_HOURS, settings.APP_TOKEN_MAX_LIFETIME_SECONDS // 3600)
+        if not 1 <= hours <= max_hours:
+            raise CommandError(
+                f"--hours must be between 1 and {max_hours} (APP_TOKEN_MAX_LIFETIME_SECONDS)."
+            )
         email = email.strip().lower()  # Better Auth stores emails lowercased
         try:
             validate_email(email)

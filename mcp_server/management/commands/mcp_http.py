@@ -27,6 +27,7 @@ class Command(BaseCommand):
             workers=workers,
             log_level=os.environ.get("LOG_LEVEL", "info").lower(),
             access_log=settings.DEBUG,
-            proxy_headers=True,
-            forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+            # The client's address stays the socket's: RATE_LIMIT_NUM_PROXIES decides
+            # which X-Forwarded-For hop to trust (mcp_server.auth.scope_client), as for REST.
+            proxy_headers=False,
         )
