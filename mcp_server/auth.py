@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from accounts.models import User
-from mcp_server.errors import api_error
+from config.errors import api_error
 
 # The stdio command's token (`manage.py mcp --token`); unset under HTTP.
 stdio_token: ContextVar[str | None] = ContextVar("mcp_stdio_token", default=None)

@@ -91,6 +91,7 @@ class TaskData(BaseModel):
     due_date: Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date"})]
     tags: list[str]
     position: int
+    version: int = Field(description="Goes up with every write; pass it as `if_match`.")
     completed_at: Annotated[
         str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})
     ]

@@ -19,9 +19,8 @@ from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnno
 from pydantic import Field, ValidationError
 
 from accounts.models import User
-from config.errors import error_body
+from config.errors import api_error, error_body
 from mcp_server.auth import stdio_user
-from mcp_server.errors import api_error
 from mcp_server.schemas import (
     Category,
     DeletedTask,

@@ -22,9 +22,10 @@ PURGE_INTERVAL_SECONDS = 300.0
 
 # One statement: insert the key, or count one more hit in its window, or restart it.
 UPSERT = """
-INSERT INTO rate_limit_counter AS counter (key, window_end, hits) VALUES (%s, %s, 1)
+INSERT INTO rate_limit_counter AS counter (key, window_end, hits) VALUES (%s, %s, %s)
 ON CONFLICT (key) DO UPDATE SET
-    hits = CASE WHEN counter.window_end = excluded.window_end THEN counter.hits + 1 ELSE 1 END,
+    hits = CASE WHEN counter.window_end = excluded.window_end
+        THEN counter.hits + excluded.hits ELSE excluded.hits END,
     window_end = excluded.window_end
 RETURNING hits
 """
@@ -48,12 +49,12 @@ def parse_rate(text: str | None) -> Rate | None:
     return Rate(int(count), seconds) if int(count) else None
 
 
-def hit(key: str, rate: Rate, now: float | None = None) -> int | None:
-    """Count one hit of `key`: None while within `rate`, else the seconds until it resets."""
+def hit(key: str, rate: Rate, now: float | None = None, cost: int = 1) -> int | None:
+    """Count `cost` hits of `key`: None while within `rate`, else the seconds until it resets."""
     now = time.time() if now is None else now
     window_end = (math.floor(now) // rate.period + 1) * rate.period
     with connection.cursor() as cursor:
-        cursor.execute(UPSERT, [key, window_end])
+        cursor.execute(UPSERT, [key, window_end, cost])
         (hits,) = cursor.fetchone()
     _purge_now_and_then(now)
     return None if hits <= rate.count else max(1, math.ceil(window_end - now))

@@ -24,7 +24,9 @@ class WriteRateThrottle(BaseThrottle):
         rate = parse_rate(settings.RATE_LIMIT_WRITES)
         if rate is None or request.method in SAFE_METHODS or not request.user.is_authenticated:
             return True
-        self.retry_after = hit(f"write:{request.user.pk}", rate)
+        # A view may count a request as several writes (a batch: one per operation).
+        cost = view.write_cost(request) if hasattr(view, "write_cost") else 1
+        self.retry_after = hit(f"write:{request.user.pk}", rate, cost=cost)
         return self.retry_after is None
 
     def wait(self) -> float | None:
