@@ -22,19 +22,24 @@ from accounts.models import User
 from config.errors import api_error, error_body
 from mcp_server.auth import stdio_user
 from mcp_server.schemas import (
+    BatchResults,
     Category,
+    Changes,
     DeletedTask,
     Description,
     DueAfter,
     DueBefore,
     DueDate,
     HasTags,
+    IfMatch,
     Limit,
     Offset,
+    Operations,
     Order,
     Position,
     Priority,
     Search,
+    Since,
     SortField,
     Status,
     Tags,
@@ -47,7 +52,8 @@ from mcp_server.schemas import (
 )
 from tasks import selectors, services
 from tasks.models import Task
-from tasks.serializers import TaskSerializer
+from tasks.serializers import BatchSerializer, TaskSerializer
+from tasks.views import TaskPreconditionFailed, batch_error, batch_results
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +110,10 @@ server = TasksMCPServer(
     version="1.0.0",
     instructions=(
         "Manage the signed-in user's todo tasks: list (filter, search, sort, paginate), "
-        "get, create, update, complete, delete, and count them. Every call acts for the "
+        "get, create, update, complete, delete, and count them; apply several changes "
+        "at once (batch); follow changes since a cursor (list_changes). Results carry "
+        "each task's `version`: pass it as `if_match` so a write never overwrites a "
+        "change you have not seen. Every call acts for the "
         "user of the credentials the connection was made with; other users' tasks do "
         "not exist here. Failures carry {error: {code, message, details}}."
     ),
@@ -125,6 +134,10 @@ def _run(operation: Callable[[User], T], user: User | None) -> T:
     try:
         return operation(user or stdio_user())
     except Exception as error:
+        if isinstance(error, services.VersionMismatch):
+            error = TaskPreconditionFailed(error.task)
+        elif isinstance(error, services.BatchOperationFailed):
+            error = batch_error(error)
         status, body = api_error(error)
         raise TaskToolError(body["error"]) from error
     finally:
@@ -150,6 +163,10 @@ def _query(**arguments: Any) -> dict[str, str]:
             value = ",".join(value)
         params[name] = str(value)
     return params
+
+
+def _versions(if_match: int | None) -> tuple[int, ...] | None:
+    return None if if_match is None else (if_match,)
 
 
 def _task_result(task: Task) -> TaskResult:
@@ -239,10 +256,12 @@ async def update_task(
     tags: Tags | None = None,
     position: Position | None = None,
     completed: bool | None = None,
+    if_match: IfMatch = None,
 ) -> TaskResult:
     """Change some fields of one of your tasks; fields you leave out keep their values.
 
     Send `null` to clear `description` or `due_date`. Completing stamps `completed_at`.
+    With `if_match`, only if the task is still at that version.
     """
     data = _sent(
         ctx, title=title, description=description, priority=priority, category=category,
@@ -253,7 +272,10 @@ async def update_task(
         serializer = TaskSerializer(data=data, partial=True)
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
-        return _task_result(services.task_update(user=user, pk=task_id, **fields))
+        versions = _versions(if_match)
+        return _task_result(
+            services.task_update(user=user, pk=task_id, versions=versions, **fields)
+        )
 
     return await _call(ctx, run)
 
@@ -265,25 +287,29 @@ async def complete_task(
     completed: Annotated[
         bool | None, Field(description="Set this value; leave out to toggle.")
     ] = None,
+    if_match: IfMatch = None,
 ) -> TaskResult:
     """Toggle whether one of your tasks is completed, or set it with `completed`.
 
-    Atomic: concurrent toggles never lose one.
+    Atomic: concurrent toggles never lose one. With `if_match`, only at that version.
     """
+    versions = _versions(if_match)
     return await _call(
         ctx,
         lambda user: _task_result(
-            services.task_set_completed(user=user, pk=task_id, completed=completed)
+            services.task_set_completed(
+                user=user, pk=task_id, completed=completed, versions=versions
+            )
         ),
     )
 
 
 @server.tool(annotations=ToolAnnotations(destructive_hint=True, open_world_hint=False))
-async def delete_task(ctx: Context, task_id: TaskId) -> DeletedTask:
-    """Delete one of your tasks for good."""
+async def delete_task(ctx: Context, task_id: TaskId, if_match: IfMatch = None) -> DeletedTask:
+    """Delete one of your tasks for good; with `if_match`, only at that version."""
 
     def run(user: User) -> DeletedTask:
-        services.task_delete(user=user, pk=task_id)
+        services.task_delete(user=user, pk=task_id, versions=_versions(if_match))
         return DeletedTask(id=str(uuid.UUID(task_id)), deleted=True)  # as the API writes ids
 
     return await _call(ctx, run)
@@ -312,5 +338,46 @@ async def task_stats(
     def run(user: User) -> TaskStats:
         queryset = selectors.task_filter(queryset=selectors.task_queryset(user=user), params=params)
         return TaskStats.model_validate(services.task_stats(queryset=queryset))
+
+    return await _call(ctx, run)
+
+
+@server.tool(annotations=READ_ONLY)
+async def list_changes(ctx: Context, since: Since = None, limit: Limit | None = None) -> Changes:
+    """Your tasks created or changed since `since`, the ids deleted since, and a new cursor.
+
+    Without `since`: every task (a first sync). Changes come oldest first, at most
+    `limit`; with `has_more`, call again at once with the new cursor. Cursors never
+    skip a change. Deletions are kept 30 days: an older cursor fails with
+    RESYNC_REQUIRED, after which you sync again without `since`. As GET /api/tasks/changes.
+    """
+    params = _query(since=since, limit=limit)
+
+    def run(user: User) -> Changes:
+        changes = selectors.task_changes(user=user, params=params)
+        services.purge_tombstones_now_and_then()
+        tasks = TaskSerializer(changes.tasks, many=True).data
+        return Changes(
+            tasks=tasks, deleted=changes.deleted, cursor=changes.cursor, has_more=changes.has_more
+        )
+
+    return await _call(ctx, run)
+
+
+@server.tool(annotations=ToolAnnotations(destructive_hint=True, open_world_hint=False))
+async def batch(ctx: Context, operations: Operations) -> BatchResults:
+    """Apply several create/update/complete/delete operations at once: all, or none.
+
+    Each update, complete or delete may carry `if_match` (the version it was made for).
+    If one fails, nothing is written and the error names it (`details.operation`).
+    As POST /api/tasks/batch; each operation counts as a write.
+    """
+
+    def run(user: User) -> BatchResults:
+        body = BatchSerializer(data={"operations": operations})
+        body.is_valid(raise_exception=True)
+        validated = body.validated_data["operations"]
+        results = services.task_batch(user=user, operations=validated)
+        return BatchResults.model_validate({"results": batch_results(validated, results)})
 
     return await _call(ctx, run)

@@ -133,9 +133,44 @@ def with_etag(response: Response, etag: str) -> Response:
 
 
 class TaskPreconditionFailed(PreconditionFailed):
-    def __init__(self, view: "TaskViewSet", task: Task) -> None:
-        super().__init__(view.get_serializer(task).data)
+    """412 with the task as it is now in the details, and its ETag."""
+
+    def __init__(self, task: Task) -> None:
+        super().__init__(TaskSerializer(task).data)
         self.etag = task_etag(task)
+
+
+def batch_results(
+    operations: list[dict[str, Any]], results: list[Task | str]
+) -> list[dict[str, Any]]:
+    """What a batch answers per operation: its own route's status and task (or id)."""
+    answers: list[dict[str, Any]] = []
+    for operation, result in zip(operations, results, strict=True):
+        op = operation["op"]
+        if isinstance(result, str):
+            answers.append({"op": op, "status": 204, "id": result})
+        else:
+            code = 201 if op == "create" else 200
+            answers.append({"op": op, "status": code, "task": TaskSerializer(result).data})
+    return answers
+
+
+def batch_error(failure: services.BatchOperationFailed) -> APIException:
+    """The failed operation's own error (status, code, details), naming the operation."""
+    error = failure.error
+    if isinstance(error, services.VersionMismatch):
+        error = TaskPreconditionFailed(error.task)
+    code, body = api_error(error)
+    if code >= 500:
+        raise error
+    operation = {"index": failure.index, "op": failure.operation["op"]}
+    if failure.operation.get("id") is not None:
+        operation["id"] = str(failure.operation["id"])
+    message = f"operations[{failure.index}] ({operation['op']}): {body['error']['message']}"
+    batch_failed = APIException(message)
+    batch_failed.status_code = code
+    batch_failed.details = {"operation": operation, "error": body["error"]}
+    return batch_failed
 
 
 IF_MATCH_PARAMETER = OpenApiParameter(
@@ -312,7 +347,7 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, services.VersionMismatch):
-            exc = TaskPreconditionFailed(self, exc.task)
+            exc = TaskPreconditionFailed(exc.task)
         response = super().handle_exception(exc)
         response.exception_object = exc
         return response
@@ -470,35 +505,8 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
         try:
             results = services.task_batch(user=request.user, operations=operations)
         except services.BatchOperationFailed as failure:
-            raise self._batch_error(failure) from failure
-        answers = []
-        for operation, result in zip(operations, results, strict=True):
-            if operation["op"] == "delete":
-                answers.append({"op": "delete", "status": 204, "id": result})
-            else:
-                created = operation["op"] == "create"
-                task = self.get_serializer(result).data
-                answers.append({"op": operation["op"], "status": 201 if created else 200,
-                                "task": task})  # fmt: skip
-        return status.HTTP_200_OK, {"results": answers}
-
-    def _batch_error(self, failure: services.BatchOperationFailed) -> APIException:
-        error = failure.error
-        if isinstance(error, services.VersionMismatch):
-            error = TaskPreconditionFailed(self, error.task)
-        elif isinstance(error, ValidationError):  # e.g. a quota: prefix with the operation
-            error = ValidationError({f"operations.{failure.index}": error.detail})
-        code, body = api_error(error)
-        if code >= 500:
-            raise error
-        operation = {"index": failure.index, "op": failure.operation["op"]}
-        if failure.operation.get("id") is not None:
-            operation["id"] = str(failure.operation["id"])
-        message = f"operations[{failure.index}] ({operation['op']}): {body['error']['message']}"
-        batch_error = APIException(message)
-        batch_error.status_code = code
-        batch_error.details = {"operation": operation, "error": body["error"]}
-        return batch_error
+            raise batch_error(failure) from failure
+        return status.HTTP_200_OK, {"results": batch_results(operations, results)}
 
     @extend_schema(
         summary="Reorder tasks (drag and drop)",
