@@ -23,9 +23,7 @@ def test_a_partial_page_adds_one_count_query(auth_client, user, size, django_ass
     assert body["limit"] == 10
 
 
-def test_create_is_one_insert_returning_its_position(
-    auth_client, user, django_assert_num_queries
-):
+def test_create_is_one_insert_returning_its_position(auth_client, user, django_assert_num_queries):
     TaskFactory(user=user, position=7)
     with django_assert_num_queries(1) as captured:  # the trigger appends it under the lock
         response = auth_client.post(reverse("task-list"), {"title": "x"}, format="json")
