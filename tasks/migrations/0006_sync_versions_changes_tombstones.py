@@ -99,7 +99,8 @@ CREATE TRIGGER task_sync_insert AFTER INSERT ON task BEGIN
     WHERE id = NEW.id;
 END""",
     f"""
-CREATE TRIGGER task_sync_update AFTER UPDATE ON task BEGIN
+CREATE TRIGGER task_sync_update AFTER UPDATE ON task
+WHEN NEW.change_seq = OLD.change_seq BEGIN  -- not the triggers' own updates
     {_NEXT}
     UPDATE task SET change_seq = {_VALUE}, version = CASE WHEN NEW.version = OLD.version
         THEN OLD.version + 1 ELSE NEW.version END
