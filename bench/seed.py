@@ -398,15 +398,18 @@ def lua_string(value: str) -> str:
     return json.dumps(value)  # JSON's escapes of ASCII text are valid Lua
 
 
-def write_lua_data(dataset: Dataset, path) -> None:
-    """The data file the wrk script loads: users (id, token, known task ids), terms."""
+def write_lua_data(dataset: Dataset, path, etags: dict[str, str] | None = None) -> None:
+    """The data file the wrk script loads: users (id, token, known task ids, the ETag of
+    their default list when known), terms."""
 
     def users(items: list[BenchUser]) -> str:
         rows = []
         for user in items:
             ids = ",".join(lua_string(task_id) for task_id in user.task_ids)
+            etag = (etags or {}).get(user.id)
+            extra = f",etag={lua_string(etag)}" if etag else ""
             rows.append(
-                f"{{id={lua_string(user.id)},token={lua_string(user.token)},tasks={{{ids}}}}}"
+                f"{{id={lua_string(user.id)},token={lua_string(user.token)},tasks={{{ids}}}{extra}}}"
             )
         return "{\n" + ",\n".join(rows) + "\n}"
 

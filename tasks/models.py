@@ -43,11 +43,11 @@ class Task(models.Model):
     position = models.IntegerField(default=0)
     # Bumped by every write (the UPDATE sets version + 1; the database triggers of
     # migration 0006 bump it for any other writer, the admin's saves included).
-    version = models.BigIntegerField(default=1, editable=False)
+    version = models.BigIntegerField(default=1, db_default=1, editable=False)
     # The task's place in the changes feed: on every insert and update the triggers of
     # migration 0006 stamp the next value of one sequence, taken under a per-user lock
     # held to commit, so a user's changes become visible in the order of their numbers.
-    change_seq = models.BigIntegerField(default=0, editable=False)
+    change_seq = models.BigIntegerField(default=0, db_default=0, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

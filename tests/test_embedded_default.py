@@ -67,7 +67,8 @@ c = next(t for t in client.get("/api/tasks").json()["tasks"] if t["title"] == "c
 statuses["sync"]["c_position"] = c["position"]
 statuses["sync"]["reorder"] = [t["title"] for t in client.post(
     "/api/tasks/reorder", {"ids": [c["id"], b["id"]]}, format="json").json()["tasks"]]
-statuses["sync"]["positions"] = sorted(t["position"] for t in client.get("/api/tasks").json()["tasks"])
+listed = client.get("/api/tasks").json()["tasks"]
+statuses["sync"]["positions"] = sorted(t["position"] for t in listed)
 changes = client.get("/api/tasks/changes", {"since": first["cursor"]}).json()
 statuses["sync"]["changes"] = sorted(t["title"] for t in changes["tasks"])
 client.delete(f"/api/tasks/{c['id']}")

@@ -153,12 +153,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='task',
             name='change_seq',
-            field=models.BigIntegerField(default=0, editable=False),
+            field=models.BigIntegerField(db_default=0, default=0, editable=False),
         ),
         migrations.AddField(
             model_name='task',
             name='version',
-            field=models.BigIntegerField(default=1, editable=False),
+            field=models.BigIntegerField(db_default=1, default=1, editable=False),
         ),
         migrations.AddIndex(
             model_name='task',
