@@ -120,6 +120,32 @@ def stats_aggregate(user_ids: dict[str, str]) -> dict:
     return result
 
 
+def list_etag(user_id: str) -> dict:
+    """What answering If-None-Match on a 1000-task list costs (wall time, PostgreSQL's work
+    included) beside building the list, and the plan of its one query."""
+    from django.db import connection
+    from django.http import QueryDict
+    from django.utils import timezone
+
+    from accounts.models import User
+    from tasks import selectors
+
+    user, params = User.objects.by_id(user_id), QueryDict()
+    compiled = selectors._etag_sql((), timezone.localdate())
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + compiled.sql, compiled.bind(user_id))
+        plan = [row[0].strip() for row in cursor.fetchall()]
+    return {
+        "etag_query": per_call(
+            lambda: selectors.task_list_etag(user=user, params=params), clock=time.perf_counter
+        ),
+        "whole_list": per_call(
+            lambda: selectors.task_list(user=user, params=params), clock=time.perf_counter
+        ),
+        "plan": [line for line in plan if "Scan" in line or "Heap Fetches" in line],
+    }
+
+
 def query_counts(token_by_user: dict[str, str], task_id: str) -> dict:
     from django.db import connection
     from django.test import Client
@@ -280,6 +306,7 @@ def main() -> None:
             {"user_200": spec["users"]["regular"][0], "user_100k": spec["users"]["heavy"][0]}
         ),
         "queries_per_request": lambda: query_counts(spec["users"], spec["task_id"]),
+        "list_etag": lambda: list_etag(spec["users"]["big"][0]),
         "request_cpu": lambda: request_cpu(spec),
     }
     only = os.environ.get("BENCH_MICRO_ONLY", "")

@@ -195,6 +195,13 @@ def micro_lines(micro: dict) -> list[str]:
                 lines.append(f"  {op:12s} {figure} / {ceiling}")
     elif cpu:
         lines.append(f"CPU per request in-process: {cpu}")
+    etag = micro.get("list_etag", {})
+    if "etag_query" in etag:
+        lines.append(
+            f"If-None-Match on a 1000-task list: the ETag's one query "
+            f"{etag['etag_query']['best_us'] / 1000:.2f} ms wall, building the list "
+            f"{etag['whole_list']['best_us'] / 1000:.2f} ms; plan: " + "; ".join(etag["plan"])
+        )
     queries = micro.get("queries_per_request", {})
     if queries and "error" not in queries:
         lines.append(
