@@ -10,6 +10,7 @@ from django.db import connections, models
 from django.db.models import CharField, Func, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.db.models.query import ValuesListIterable
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
@@ -289,13 +290,57 @@ class BatchOperationSerializer(serializers.Serializer):
         return operation
 
 
+class _CreateOperation(serializers.Serializer):
+    op = serializers.ChoiceField(choices=["create"])
+    task = TaskSerializer(help_text="The new task's fields, as POST .../tasks takes them.")
+
+
+class _IfMatch(serializers.Serializer):
+    id = serializers.UUIDField()
+    if_match = serializers.IntegerField(
+        min_value=1, required=False, help_text="Apply only while the task is at this version."
+    )
+
+
+class _UpdateOperation(_IfMatch):
+    op = serializers.ChoiceField(choices=["update"])
+    task = TaskSerializer(partial=True, help_text="The fields to change, as PATCH takes them.")
+
+
+class _CompleteOperation(_IfMatch):
+    op = serializers.ChoiceField(choices=["complete"])
+    completed = serializers.BooleanField(
+        required=False, help_text="The value to set; left out, it toggles."
+    )
+
+
+class _DeleteOperation(_IfMatch):
+    op = serializers.ChoiceField(choices=["delete"])
+
+
+@extend_schema_field(
+    PolymorphicProxySerializer(
+        component_name="BatchOperation",
+        serializers={
+            "create": _CreateOperation,
+            "update": _UpdateOperation,
+            "complete": _CompleteOperation,
+            "delete": _DeleteOperation,
+        },
+        resource_type_field_name="op",
+        many=True,
+    )
+)
+class _OperationsField(serializers.ListField):
+    """The operations; each is checked by BatchOperationSerializer (the schema: one of four)."""
+
+
 class BatchSerializer(serializers.Serializer):
-    operations = serializers.ListField(
+    operations = _OperationsField(
         child=serializers.DictField(),
         min_length=1,
         max_length=MAX_BATCH_OPERATIONS,
-        help_text="Applied in order, all or none: "
-        "`{op: create|update|complete|delete, id, task, completed, if_match}`.",
+        help_text=f"1 to {MAX_BATCH_OPERATIONS} operations, applied in order, all or none.",
     )
 
     def validate_operations(self, operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -311,8 +356,21 @@ class BatchSerializer(serializers.Serializer):
         return validated
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "format": "uuid"},
+        "minItems": 1,
+        "maxItems": 1000,
+        "uniqueItems": True,
+    }
+)
+class _DistinctIdsField(serializers.ListField):
+    pass
+
+
 class ReorderSerializer(serializers.Serializer):
-    ids = serializers.ListField(
+    ids = _DistinctIdsField(
         child=serializers.UUIDField(),
         min_length=1,
         max_length=1000,

@@ -429,13 +429,14 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
         parameters=[
             OpenApiParameter(
                 "since",
-                str,
+                {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"},
                 description="The `cursor` of the previous response; leave out for a first sync.",
             ),
             OpenApiParameter(
                 "limit",
-                int,
-                description="Changes per response (tasks and deletions together).",
+                {"type": "integer", "minimum": 1, "maximum": 2**31 - 1, "default": 1000},
+                description="Changes per response, tasks and deletions together "
+                "(larger values are capped at 1000).",
             ),
         ],
         responses={200: ChangesSerializer},
@@ -443,8 +444,14 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
             OpenApiExample(
                 "Two changes and a deletion",
                 value={
-                    "tasks": [{"id": "01938e4c-...", "title": "Buy milk", "version": 3}],
-                    "deleted": ["01938e4a-..."],
+                    "tasks": [
+                        {
+                            "id": "01938e4c-7b1a-7c3e-9d2f-5a6b7c8d9e0f",
+                            "title": "Buy milk",
+                            "version": 3,
+                        }
+                    ],
+                    "deleted": ["01938e4a-1c2d-7e3f-8a4b-5c6d7e8f9a0b"],
                     "cursor": "AAAAAAAAAC0AAAAAaU6t3g",
                     "has_more": False,
                 },
@@ -486,8 +493,16 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
                 value={
                     "operations": [
                         {"op": "create", "task": {"title": "Call the bank"}},
-                        {"op": "complete", "id": "01938e4c-...", "completed": True},
-                        {"op": "delete", "id": "01938e4a-...", "if_match": 2},
+                        {
+                            "op": "complete",
+                            "id": "01938e4c-7b1a-7c3e-9d2f-5a6b7c8d9e0f",
+                            "completed": True,
+                        },
+                        {
+                            "op": "delete",
+                            "id": "01938e4a-1c2d-7e3f-8a4b-5c6d7e8f9a0b",
+                            "if_match": 2,
+                        },
                     ]
                 },
                 request_only=True,
@@ -522,7 +537,12 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
         examples=[
             OpenApiExample(
                 "Move the third task to the top",
-                value={"ids": ["01938e4c-...", "01938e4a-...", "01938e4b-..."]},
+                value={
+                    "ids": [
+                        "01938e4c-7b1a-7c3e-9d2f-5a6b7c8d9e0f",
+                        "01938e4a-1c2d-7e3f-8a4b-5c6d7e8f9a0b",
+                    ]
+                },
                 request_only=True,
             )
         ],

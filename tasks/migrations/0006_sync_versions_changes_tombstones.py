@@ -45,7 +45,7 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         IF NEW.position < 0 THEN
             -- A fresh snapshot, taken after the lock: every committed create counts.
-            SELECT least(coalesce(max(position) + 1, 0), 2147483647) INTO NEW.position
+            SELECT least(coalesce(max(position)::bigint + 1, 0), 2147483647) INTO NEW.position
             FROM task WHERE user_id = NEW.user_id;
         END IF;
     ELSIF NEW.version = OLD.version THEN
