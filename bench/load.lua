@@ -110,7 +110,7 @@ local FILTERS = {
    "?priority=medium&sort_by=title&order=asc",
 }
 
--- Each builder returns method, path, user, body.
+-- Each builder returns method, path, user, body and extra headers.
 local builders = {
    list200 = function()
       local u = pick(D.regular)
@@ -119,6 +119,11 @@ local builders = {
    list1000 = function()
       local u = pick(D.big)
       return "GET", "/api/" .. u.id .. "/tasks", u
+   end,
+   -- The frontend's refetch of an unchanged list, with the ETag of its last answer.
+   refetch1000 = function()
+      local u = pick(D.big)
+      return "GET", "/api/" .. u.id .. "/tasks", u, nil, { ["If-None-Match"] = u.etag }
    end,
    list_filter = function()
       local u = pick(D.regular)
@@ -215,7 +220,7 @@ end
 
 function request()
    local op = choose()
-   local method, path, user, body
+   local method, path, user, body, extra
    if op == "delete" then
       -- Delete a task this connection created (as a user clears what they added);
       -- with none yet, create one instead.
@@ -228,10 +233,12 @@ function request()
    end
    if op == "delete_pool" and pool == nil then error("delete_pool needs BENCH_POOL") end
    if not method then
-      method, path, user, body = builders[op]()
+      method, path, user, body, extra = builders[op]()
    end
    pending_op = op
-   local req = wrk.format(method, path, headers_for(user), body)
+   local headers = headers_for(user)
+   for name, value in pairs(extra or {}) do headers[name] = value end
+   local req = wrk.format(method, path, headers, body)
    started_at = now_us()
    return req
 end

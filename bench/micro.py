@@ -120,6 +120,32 @@ def stats_aggregate(user_ids: dict[str, str]) -> dict:
     return result
 
 
+def list_etag(user_id: str) -> dict:
+    """What answering If-None-Match on a 1000-task list costs (wall time, PostgreSQL's work
+    included) beside building the list, and the plan of its one query."""
+    from django.db import connection
+    from django.http import QueryDict
+    from django.utils import timezone
+
+    from accounts.models import User
+    from tasks import selectors
+
+    user, params = User.objects.by_id(user_id), QueryDict()
+    compiled = selectors._etag_sql((), timezone.localdate())
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + compiled.sql, compiled.bind(user_id))
+        plan = [row[0].strip() for row in cursor.fetchall()]
+    return {
+        "etag_query": per_call(
+            lambda: selectors.task_list_etag(user=user, params=params), clock=time.perf_counter
+        ),
+        "whole_list": per_call(
+            lambda: selectors.task_list(user=user, params=params), clock=time.perf_counter
+        ),
+        "plan": [line for line in plan if "Scan" in line or "Heap Fetches" in line],
+    }
+
+
 def query_counts(token_by_user: dict[str, str], task_id: str) -> dict:
     from django.db import connection
     from django.test import Client
@@ -142,8 +168,18 @@ def query_counts(token_by_user: dict[str, str], task_id: str) -> dict:
     return counts
 
 
-def _wsgi(app: Callable, method: str, path: str, token: str, body: Any = None, query: str = ""):
-    """One request straight into a WSGI app, as gunicorn would hand it over."""
+def _wsgi(
+    app: Callable,
+    method: str,
+    path: str,
+    token: str,
+    body: Any = None,
+    query: str = "",
+    extra: dict[str, str] | None = None,
+    response_headers: dict[str, str] | None = None,
+):
+    """One request straight into a WSGI app, as gunicorn would hand it over; `extra` is
+    more of the environ (headers as HTTP_*); `response_headers` receives the response's."""
     payload = json.dumps(body).encode() if body is not None else b""
     environ = {
         "REQUEST_METHOD": method,
@@ -165,9 +201,16 @@ def _wsgi(app: Callable, method: str, path: str, token: str, body: Any = None, q
         "wsgi.multithread": False,
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
+        **(extra or {}),
     }
     started: list[str] = []
-    result = app(environ, lambda status, headers, exc_info=None: started.append(status))
+
+    def start_response(status: str, headers: list, exc_info: Any = None) -> None:
+        started.append(status)
+        if response_headers is not None:
+            response_headers.update(headers)
+
+    result = app(environ, start_response)
     content = b"".join(result)
     if hasattr(result, "close"):
         result.close()  # Django's request_finished: connection bookkeeping, as in production
@@ -190,10 +233,15 @@ def request_cpu(spec: dict) -> dict:
     task = f"/api/{user_id}/tasks/{spec['task_id']}"
     form = {"title": "Bench edit", "description": "x", "priority": "high", "category": "work",
             "due_date": "2027-01-31"}  # fmt: skip
+    # The frontend's refetch of an unchanged 1000-task list, with its last ETag.
+    etag: dict[str, str] = {}
+    _wsgi(apps["app"], "GET", f"/api/{big_id}/tasks", big_token, response_headers=etag)
+    refetch = {"HTTP_IF_NONE_MATCH": etag["ETag"]}
     requests = {
         "get": ("GET", task, token, None, ""),
         "list_200": ("GET", f"/api/{user_id}/tasks", token, None, ""),
         "list_1000": ("GET", f"/api/{big_id}/tasks", big_token, None, ""),
+        "refetch_1000": ("GET", f"/api/{big_id}/tasks", big_token, None, "", refetch),
         "list_filter": ("GET", f"/api/{user_id}/tasks", token, None,
                         "status=pending&sort_by=priority&order=desc"),
         "list_search": ("GET", f"/api/{user_id}/tasks", token, None, "search=invoice"),
@@ -204,18 +252,25 @@ def request_cpu(spec: dict) -> dict:
     result: dict[str, dict] = {}
     for name, app in apps.items():
         figures: dict[str, Any] = {}
-        for op, (method, path, who, body, query) in requests.items():
-            status, _ = _wsgi(app, method, path, who, body, query)
-            if status != 200:
+        for op, (method, path, who, body, query, *more) in requests.items():
+            extra = more[0] if more else None
+            if extra and name == "ceiling":
+                continue  # conditional requests: the app's alone
+            expected = 304 if extra else 200
+            status, content = _wsgi(app, method, path, who, body, query, extra)
+            if status != expected:
                 figures[op] = {"error": f"status {status}"}
                 continue
             seconds = 2.0 if op == "list_1000" else 1.0
             figures[op] = per_call(
-                lambda a=app, m=method, p=path, w=who, b=body, q=query: _wsgi(a, m, p, w, b, q),
+                lambda a=app, m=method, p=path, w=who, b=body, q=query, e=extra: _wsgi(
+                    a, m, p, w, b, q, e
+                ),
                 seconds=seconds,
             )
-            status, _ = _wsgi(app, method, path, who, body, query)
-            if status != 200:  # e.g. rate limited: the figure would be of the wrong path
+            figures[op]["body_bytes"] = len(content)
+            status, _ = _wsgi(app, method, path, who, body, query, extra)
+            if status != expected:  # e.g. rate limited: the figure would be of the wrong path
                 figures[op] = {"error": f"status {status} after timing"}
         created: list[str] = []
 
@@ -251,6 +306,7 @@ def main() -> None:
             {"user_200": spec["users"]["regular"][0], "user_100k": spec["users"]["heavy"][0]}
         ),
         "queries_per_request": lambda: query_counts(spec["users"], spec["task_id"]),
+        "list_etag": lambda: list_etag(spec["users"]["big"][0]),
         "request_cpu": lambda: request_cpu(spec),
     }
     only = os.environ.get("BENCH_MICRO_ONLY", "")

@@ -11,6 +11,41 @@ OTHER_P95_MS, OTHER_P99_MS = 25, 50
 LIST_200_P95_MS, LIST_1000_P95_MS = 50, 100
 MIXED_RATIO, LIST_1000_RATIO = 0.5, 0.4
 TOKEN_US = 100
+REFETCH_SAVING = 10  # issue 19: a 304 refetch costs a tenth of the list, or less
+
+
+def refetch_figures(result: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(what, plain list, refetch with If-None-Match) per measured figure."""
+    figures = []
+    saturation = {item["scenario"]: item for item in result.get("saturation", [])}
+    plain, refetch = saturation.get("list_1000"), saturation.get("refetch_1000")
+    if plain and refetch:
+        for key, label in (
+            ("bytes_per_req", "bytes per response"),
+            ("server_cpu_ms_per_req", "server CPU ms per request under load"),
+            ("db_cpu_ms_per_req", "PostgreSQL CPU ms per request under load"),
+        ):
+            if plain["app"].get(key) and refetch["app"].get(key):
+                figures.append((label, plain["app"][key], refetch["app"][key]))
+    cpu = result.get("micro", {}).get("request_cpu", {}).get("app", {})
+    if "best_us" in cpu.get("list_1000", {}) and "best_us" in cpu.get("refetch_1000", {}):
+        figures.append(
+            (
+                "CPU ms per request in-process",
+                cpu["list_1000"]["best_us"] / 1000,
+                cpu["refetch_1000"]["best_us"] / 1000,
+            )
+        )
+    return figures
+
+
+def refetch_lines(result: dict[str, Any]) -> list[str]:
+    return [
+        f"  {label}: {plain:,.3f} -> {refetch:,.3f} ({plain / refetch:.1f}x less)"
+        if plain < 100
+        else f"  {label}: {plain:,.0f} -> {refetch:,.0f} ({plain / refetch:.1f}x less)"
+        for label, plain, refetch in refetch_figures(result)
+    ]
 
 
 def _ms(value: float | None) -> str:
@@ -154,10 +189,19 @@ def micro_lines(micro: dict) -> list[str]:
                 lines.append(
                     f"  {op:12s} {app_ms:7.2f} / {ceiling_ms:6.2f} = {app_ms / ceiling_ms:5.1f}x"
                 )
+            elif "best_us" in figure and not ceiling:  # the app's alone (a 304)
+                lines.append(f"  {op:12s} {figure['best_us'] / 1000:7.2f}")
             else:
                 lines.append(f"  {op:12s} {figure} / {ceiling}")
     elif cpu:
         lines.append(f"CPU per request in-process: {cpu}")
+    etag = micro.get("list_etag", {})
+    if "etag_query" in etag:
+        lines.append(
+            f"If-None-Match on a 1000-task list: the ETag's one query "
+            f"{etag['etag_query']['best_us'] / 1000:.2f} ms wall, building the list "
+            f"{etag['whole_list']['best_us'] / 1000:.2f} ms; plan: " + "; ".join(etag["plan"])
+        )
     queries = micro.get("queries_per_request", {})
     if queries and "error" not in queries:
         lines.append(
@@ -242,6 +286,14 @@ def check_targets(result: dict) -> list[tuple[bool, str]]:
                     ratio >= target,
                     f"saturation: {name} at {ratio:.2f} of the ceiling (>= {target})",
                 )
+    for label, plain, refetch in refetch_figures(result):
+        if "PostgreSQL" not in label:  # the issue's two: bytes and the server's CPU
+            saving = plain / refetch
+            check(
+                saving >= REFETCH_SAVING,
+                f"refetch of an unchanged 1000-task list: {label} {saving:.1f}x less "
+                f"than the plain list (>= {REFETCH_SAVING}x)",
+            )
     micro = result.get("micro", {})
     token = micro.get("token_verification", {})
     if "best_us" in token:
@@ -307,6 +359,11 @@ def summary(result: dict[str, Any]) -> str:
         parts.append(hostile_lines(result["paced"], result["hostile"]))
     if result.get("saturation"):
         parts.append(saturation_table(result["saturation"]))
+    if refetch := refetch_lines(result):
+        parts.append(
+            "Refetch: an unchanged 1000-task list with If-None-Match (304) vs the plain list\n"
+            + "\n".join(refetch)
+        )
     if result.get("skipped"):
         parts.append("Skipped (time budget): " + ", ".join(result["skipped"]))
     if result.get("rss"):
@@ -317,7 +374,7 @@ def summary(result: dict[str, Any]) -> str:
     checks = check_targets(result)
     if checks:
         parts.append(
-            "Targets (issue 6)\n"
+            "Targets (issues 6 and 19)\n"
             + "\n".join(f"  [{'PASS' if ok else 'FAIL'}] {text}" for ok, text in checks)
         )
     return "\n\n".join(parts)

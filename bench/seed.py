@@ -268,7 +268,7 @@ class _TaskMaker:
 
 TASK_COLUMNS = (
     "id, user_id, title, description, completed, priority, category, due_date, tags, "
-    "position, completed_at, created_at, updated_at"
+    "position, completed_at, created_at, updated_at, change_seq"
 )
 
 
@@ -362,17 +362,22 @@ def seed(
         ) as copy:
             for row in user_rows:
                 copy.write_row(row)
+        # Change numbers as the triggers of migration 0006 would give them (the load
+        # runs with triggers off, as replica), then the sequence goes on from there.
+        change_seq = 0
         with cur.copy(f"COPY task ({TASK_COLUMNS}) FROM STDIN") as copy:
             for user, count, span in plan:
                 writer = writer_index.get(user.id)
                 ids: list[str] = []
                 for row in maker.rows(user.id, count, span, now):
-                    copy.write_row(row)
+                    change_seq += 1
+                    copy.write_row((*row, change_seq))
                     ids.append(str(row[0]))
                 user.task_count = count
                 user.task_ids = rng.sample(ids, min(sizes.sample_ids, len(ids)))
                 if writer is not None:
                     delete_pool.extend((writer, task_id) for task_id in ids)
+        cur.execute("SELECT setval('task_change_seq', %s)", [change_seq + 1])
         if rebuild_indexes:
             cur.execute("SET LOCAL session_replication_role = origin")
         for definition in dropped:
@@ -398,15 +403,18 @@ def lua_string(value: str) -> str:
     return json.dumps(value)  # JSON's escapes of ASCII text are valid Lua
 
 
-def write_lua_data(dataset: Dataset, path) -> None:
-    """The data file the wrk script loads: users (id, token, known task ids), terms."""
+def write_lua_data(dataset: Dataset, path, etags: dict[str, str] | None = None) -> None:
+    """The data file the wrk script loads: users (id, token, known task ids, the ETag of
+    their default list when known), terms."""
 
     def users(items: list[BenchUser]) -> str:
         rows = []
         for user in items:
             ids = ",".join(lua_string(task_id) for task_id in user.task_ids)
+            etag = (etags or {}).get(user.id)
+            extra = f",etag={lua_string(etag)}" if etag else ""
             rows.append(
-                f"{{id={lua_string(user.id)},token={lua_string(user.token)},tasks={{{ids}}}}}"
+                f"{{id={lua_string(user.id)},token={lua_string(user.token)},tasks={{{ids}}}{extra}}}"
             )
         return "{\n" + ",\n".join(rows) + "\n}"
 

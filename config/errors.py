@@ -9,7 +9,7 @@ clients working.
 import logging
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -28,6 +28,8 @@ CODES = {
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     409: "CONFLICT",
+    410: "RESYNC_REQUIRED",
+    412: "PRECONDITION_FAILED",
     429: "RATE_LIMITED",
     500: "INTERNAL_ERROR",
     503: "SERVICE_UNAVAILABLE",
@@ -73,6 +75,27 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with an earlier one."
     default_code = "conflict"
+
+
+class ResyncRequired(exceptions.APIException):
+    status_code = status.HTTP_410_GONE
+    default_detail = (
+        "This changes cursor is older than the tombstones kept; "
+        "sync again from scratch (leave out `since`)."
+    )
+    default_code = "resync_required"
+
+
+class PreconditionFailed(exceptions.APIException):
+    """A stale If-Match: `current` (the task as it is now) goes in the error's details."""
+
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = "The task changed since that version (If-Match); see the current task."
+    default_code = "precondition_failed"
+
+    def __init__(self, current: Any, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.details = {"current": current}
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -139,6 +162,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = error_body(response.status_code, _first_message(details), details)
+    elif details := getattr(exc, "details", None):  # the current task, the failed operation
+        response.data = error_body(response.status_code, _first_message(response.data), details)
     else:
         code = getattr(exc, "error_code", None)
         details = getattr(exc, "error_details", None)
@@ -146,6 +171,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             response.status_code, _first_message(response.data), details, code
         )
     return response
+
+
+def api_error(error: Exception) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and body the REST API answers `error` with (a missing row: 404)."""
+    if isinstance(error, ObjectDoesNotExist):
+        error = exceptions.NotFound()
+    response = exception_handler(error, {})
+    if response is None:
+        logger.error("request failed", exc_info=error)
+        return 500, error_body(500, "Internal server error.")
+    return response.status_code, response.data
 
 
 @csrf_exempt  # also the catch-all route of /api/: an unknown path is a 404 for any method

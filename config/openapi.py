@@ -54,6 +54,10 @@ ERROR_DESCRIPTIONS = {
     "403": "FORBIDDEN: the path's user_id is not the authenticated user.",
     "404": "NOT_FOUND: no such task for this user.",
     "409": "CONFLICT: the Idempotency-Key was already used with another body.",
+    "410": "RESYNC_REQUIRED: the cursor is older than the tombstones kept (30 days); "
+    "sync again without `since`.",
+    "412": "PRECONDITION_FAILED: the task is no longer at the `If-Match` version; nothing "
+    "was written. `error.details.current` is the task as it is now (its `ETag` too).",
     "413": "VALIDATION_ERROR: request body too large.",
     "415": "VALIDATION_ERROR: the body must be application/json.",
     "429": "RATE_LIMITED: too many requests; see Retry-After.",
@@ -78,6 +82,13 @@ def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
                 statuses += ["413", "415"]
             if method == "post":
                 statuses.append("409")  # Idempotency-Key reused with another body
+            headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+            if "If-Match" in headers or path.endswith("/batch"):
+                statuses.append("412")
+            if path.endswith("/changes"):
+                statuses.append("410")
+            if path.endswith(("/batch", "/reorder")):
+                statuses.append("404")  # an operation's task, or a listed id
             for code in statuses:
                 operation["responses"].setdefault(
                     code, {"description": ERROR_DESCRIPTIONS[code], "content": reference}

@@ -229,8 +229,10 @@ CORS_ALLOWED_ORIGINS = env_list(
     "CORS_ALLOWED_ORIGINS", "http://localhost:3000,http://127.0.0.1:3000" if DEBUG else ""
 )
 CORS_ALLOW_CREDENTIALS = True
-CORS_ALLOW_HEADERS = (*default_headers, "x-request-id", "idempotency-key")
-CORS_EXPOSE_HEADERS = ["x-request-id", "retry-after"]
+CORS_ALLOW_HEADERS = (
+    *default_headers, "x-request-id", "idempotency-key", "if-match", "if-none-match"
+)  # fmt: skip
+CORS_EXPOSE_HEADERS = ["x-request-id", "retry-after", "etag", "idempotent-replayed"]
 CSRF_TRUSTED_ORIGINS = CORS_ALLOWED_ORIGINS + BETTER_AUTH_TRUSTED_ORIGINS
 
 # Production hardening (`manage.py check --deploy` is clean with DJANGO_DEBUG=false).

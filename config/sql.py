@@ -105,6 +105,22 @@ def compile_update(queryset: QuerySet, values: dict[str, Any], *placeholders: An
     return _required(sql, params, placeholders, queryset.db)
 
 
+def compile_aggregate(
+    queryset: QuerySet, aggregates: dict[str, Any], *placeholders: Any
+) -> Compiled | None:
+    """`queryset.aggregate(**aggregates)` as SQL (one row), with compile_for's placeholders.
+
+    QuerySet.aggregate runs its query at once; this only builds it, to run it again.
+    """
+    query = queryset.query.chain()
+    query.clear_ordering(force=True)
+    query.clear_select_clause()
+    for alias, aggregate in aggregates.items():
+        query.add_annotation(aggregate, alias)
+    sql, params = query.get_compiler(queryset.db).as_sql()
+    return _compiled(sql, params, placeholders, queryset.db)
+
+
 @cache
 def returning(model: type[models.Model]) -> str:
     """` RETURNING` every concrete column in field order: a row for fetch_instance."""

@@ -4,8 +4,8 @@ from drf_spectacular.views import SpectacularAPIView
 
 from config import errors, health
 from config.docs import RedocView, SwaggerView
-from ratelimit.signin import admin_login
 from mcp_server.views import mcp_view
+from ratelimit.signin import admin_login
 
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

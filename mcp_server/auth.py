@@ -20,8 +20,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from accounts.models import User
+from config.errors import api_error
 from mcp_server.edge import send_json
-from mcp_server.errors import api_error
 from ratelimit.limits import client_key
 from ratelimit.middleware import auth_failure, auth_rate_limited
 

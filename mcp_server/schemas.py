@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from tasks.filters import MAX_FILTER_TAG_LENGTH, MAX_FILTER_TAGS, TaskListOptions, search_limits
 from tasks.models import Task
 from tasks.pagination import MAX_INT, TaskPagination
+from tasks.serializers import MAX_BATCH_OPERATIONS
 
 
 def _schema(description: str = "", **schema: Any) -> Any:
@@ -47,6 +48,46 @@ Position = Annotated[
     int,
     _schema("Manual ordering; defaults to the end of the list.", type="integer", minimum=0,
             maximum=MAX_INT),
+]  # fmt: skip
+IfMatch = Annotated[
+    int | None,
+    _schema(
+        "Write only while the task is at this `version` (from an earlier result); "
+        "otherwise PRECONDITION_FAILED with the current task in `details.current`.",
+        type=["integer", "null"],
+        minimum=1,
+    ),
+]
+Since = Annotated[
+    str | None,
+    _schema(
+        "The `cursor` of the previous list_changes; leave out for a first sync.",
+        type=["string", "null"],
+    ),
+]
+Operations = Annotated[
+    list[dict[str, Any]],
+    _schema(
+        f"1 to {MAX_BATCH_OPERATIONS} operations, applied in order, all or none.",
+        type="array",
+        minItems=1,
+        maxItems=MAX_BATCH_OPERATIONS,
+        items={
+            "type": "object",
+            "required": ["op"],
+            "properties": {
+                "op": {"type": "string", "enum": ["create", "update", "complete", "delete"]},
+                "id": {"type": "string", "format": "uuid",
+                       "description": "update, complete, delete: the task."},
+                "task": {"type": "object", "description": "create: the new task's fields "
+                         "(as create_task); update: the fields to change (as update_task)."},
+                "completed": {"type": "boolean",
+                              "description": "complete: the value to set; left out, it toggles."},
+                "if_match": {"type": "integer", "minimum": 1,
+                             "description": "update, complete, delete: the version it is for."},
+            },
+        },
+    ),
 ]  # fmt: skip
 Date = Annotated[str, _schema("YYYY-MM-DD.", type="string", format="date")]
 # List filters, shared by list_tasks and task_stats.
@@ -108,6 +149,7 @@ class TaskData(BaseModel):
     due_date: Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date"})]
     tags: list[str]
     position: int
+    version: int = Field(description="Goes up with every write; pass it as `if_match`.")
     completed_at: Annotated[
         str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})
     ]
@@ -143,3 +185,23 @@ class TaskStats(BaseModel):
 class DeletedTask(BaseModel):
     id: str
     deleted: Literal[True]
+
+
+class Changes(BaseModel):
+    """The tasks written since the cursor, the ids deleted since, and the next cursor."""
+
+    tasks: list[TaskData]
+    deleted: list[str] = Field(description="Ids of tasks deleted since the cursor.")
+    cursor: str = Field(description="Pass it as `since` next time.")
+    has_more: bool = Field(description="More changes wait: call again at once with `cursor`.")
+
+
+class BatchResult(BaseModel):
+    op: Literal["create", "update", "complete", "delete"]
+    status: int = Field(description="What the operation's own REST route answers.")
+    task: TaskData | None = None
+    id: str | None = Field(default=None, description="delete: the deleted task's id.")
+
+
+class BatchResults(BaseModel):
+    results: list[BatchResult]

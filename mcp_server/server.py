@@ -19,24 +19,28 @@ from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnno
 from pydantic import Field, ValidationError
 
 from accounts.models import User
-from config.errors import error_body
+from config.errors import api_error, error_body
 from config.postgresql.base import request_deadline
 from mcp_server.auth import stdio_user
-from mcp_server.errors import api_error
 from mcp_server.schemas import (
+    BatchResults,
     Category,
+    Changes,
     DeletedTask,
     Description,
     DueAfter,
     DueBefore,
     DueDate,
     HasTags,
+    IfMatch,
     Limit,
     Offset,
+    Operations,
     Order,
     Position,
     Priority,
     Search,
+    Since,
     SortField,
     Status,
     Tags,
@@ -50,7 +54,8 @@ from mcp_server.schemas import (
 from ratelimit.limits import charge_write
 from tasks import selectors, services
 from tasks.models import Task
-from tasks.serializers import TaskSerializer
+from tasks.serializers import BatchSerializer, TaskSerializer
+from tasks.views import TaskPreconditionFailed, batch_error, batch_results
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +112,10 @@ server = TasksMCPServer(
     version="1.0.0",
     instructions=(
         "Manage the signed-in user's todo tasks: list (filter, search, sort, paginate), "
-        "get, create, update, complete, delete, and count them. Every call acts for the "
+        "get, create, update, complete, delete, and count them; apply several changes "
+        "at once (batch); follow changes since a cursor (list_changes). Results carry "
+        "each task's `version`: pass it as `if_match` so a write never overwrites a "
+        "change you have not seen. Every call acts for the "
         "user of the credentials the connection was made with; other users' tasks do "
         "not exist here. Failures carry {error: {code, message, details}}."
     ),
@@ -116,25 +124,30 @@ server = TasksMCPServer(
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
-async def _call(ctx: Context, operation: Callable[[User], T], *, write: bool = False) -> T:
+async def _call(ctx: Context, operation: Callable[[User], T], *, writes: int = 0) -> T:
     """Run `operation` for the calling user in a worker thread (the ORM is sync-only).
 
-    A write first counts against the user's RATE_LIMIT_WRITES, the REST API's own counter.
+    Its `writes` first count against the user's RATE_LIMIT_WRITES, the REST API's own
+    counter (a batch: one per operation).
     """
     request = ctx.request_context.request
     user = getattr(request, "scope", {}).get("user")  # HTTP: set by BearerAuthMiddleware
-    return await sync_to_async(_run, thread_sensitive=False)(operation, user, write)
+    return await sync_to_async(_run, thread_sensitive=False)(operation, user, writes)
 
 
-def _run(operation: Callable[[User], T], user: User | None, write: bool) -> T:
+def _run(operation: Callable[[User], T], user: User | None, writes: int) -> T:
     close_old_connections()
     try:
         with request_deadline():  # a tool call waits for the database as long as a request
             user = user or stdio_user()
-            if write:
-                charge_write(user=user)
+            if writes:
+                charge_write(user=user, cost=writes)
             return operation(user)
     except Exception as error:
+        if isinstance(error, services.VersionMismatch):
+            error = TaskPreconditionFailed(error.task)
+        elif isinstance(error, services.BatchOperationFailed):
+            error = batch_error(error)
         status, body = api_error(error)
         raise TaskToolError(body["error"]) from error
     finally:
@@ -160,6 +173,10 @@ def _query(**arguments: Any) -> dict[str, str]:
             value = ",".join(value)
         params[name] = str(value)
     return params
+
+
+def _versions(if_match: int | None) -> tuple[int, ...] | None:
+    return None if if_match is None else (if_match,)
 
 
 def _task_result(task: Task) -> TaskResult:
@@ -232,7 +249,7 @@ async def create_task(
         serializer.is_valid(raise_exception=True)
         return _task_result(services.task_create(user=user, **serializer.validated_data))
 
-    return await _call(ctx, run, write=True)
+    return await _call(ctx, run, writes=1)
 
 
 @server.tool(
@@ -249,10 +266,12 @@ async def update_task(
     tags: Tags | None = None,
     position: Position | None = None,
     completed: bool | None = None,
+    if_match: IfMatch = None,
 ) -> TaskResult:
     """Change some fields of one of your tasks; fields you leave out keep their values.
 
     Send `null` to clear `description` or `due_date`. Completing stamps `completed_at`.
+    With `if_match`, only if the task is still at that version.
     """
     data = _sent(
         ctx, title=title, description=description, priority=priority, category=category,
@@ -263,9 +282,12 @@ async def update_task(
         serializer = TaskSerializer(data=data, partial=True)
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
-        return _task_result(services.task_update(user=user, pk=task_id, **fields))
+        versions = _versions(if_match)
+        return _task_result(
+            services.task_update(user=user, pk=task_id, versions=versions, **fields)
+        )
 
-    return await _call(ctx, run, write=True)
+    return await _call(ctx, run, writes=1)
 
 
 @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
@@ -275,29 +297,33 @@ async def complete_task(
     completed: Annotated[
         bool | None, Field(description="Set this value; leave out to toggle.")
     ] = None,
+    if_match: IfMatch = None,
 ) -> TaskResult:
     """Toggle whether one of your tasks is completed, or set it with `completed`.
 
-    Atomic: concurrent toggles never lose one.
+    Atomic: concurrent toggles never lose one. With `if_match`, only at that version.
     """
+    versions = _versions(if_match)
     return await _call(
         ctx,
         lambda user: _task_result(
-            services.task_set_completed(user=user, pk=task_id, completed=completed)
+            services.task_set_completed(
+                user=user, pk=task_id, completed=completed, versions=versions
+            )
         ),
-        write=True,
+        writes=1,
     )
 
 
 @server.tool(annotations=ToolAnnotations(destructive_hint=True, open_world_hint=False))
-async def delete_task(ctx: Context, task_id: TaskId) -> DeletedTask:
-    """Delete one of your tasks for good."""
+async def delete_task(ctx: Context, task_id: TaskId, if_match: IfMatch = None) -> DeletedTask:
+    """Delete one of your tasks for good; with `if_match`, only at that version."""
 
     def run(user: User) -> DeletedTask:
-        services.task_delete(user=user, pk=task_id)
+        services.task_delete(user=user, pk=task_id, versions=_versions(if_match))
         return DeletedTask(id=str(uuid.UUID(task_id)), deleted=True)  # as the API writes ids
 
-    return await _call(ctx, run, write=True)
+    return await _call(ctx, run, writes=1)
 
 
 @server.tool(annotations=READ_ONLY)
@@ -325,3 +351,44 @@ async def task_stats(
         return TaskStats.model_validate(services.task_stats(queryset=queryset))
 
     return await _call(ctx, run)
+
+
+@server.tool(annotations=READ_ONLY)
+async def list_changes(ctx: Context, since: Since = None, limit: Limit | None = None) -> Changes:
+    """Your tasks created or changed since `since`, the ids deleted since, and a new cursor.
+
+    Without `since`: every task (a first sync). Changes come oldest first, at most
+    `limit`; with `has_more`, call again at once with the new cursor. Cursors never
+    skip a change. Deletions are kept 30 days: an older cursor fails with
+    RESYNC_REQUIRED, after which you sync again without `since`. As GET /api/tasks/changes.
+    """
+    params = _query(since=since, limit=limit)
+
+    def run(user: User) -> Changes:
+        changes = selectors.task_changes(user=user, params=params)
+        services.purge_tombstones_now_and_then()
+        tasks = TaskSerializer(changes.tasks, many=True).data
+        return Changes(
+            tasks=tasks, deleted=changes.deleted, cursor=changes.cursor, has_more=changes.has_more
+        )
+
+    return await _call(ctx, run)
+
+
+@server.tool(annotations=ToolAnnotations(destructive_hint=True, open_world_hint=False))
+async def batch(ctx: Context, operations: Operations) -> BatchResults:
+    """Apply several create/update/complete/delete operations at once: all, or none.
+
+    Each update, complete or delete may carry `if_match` (the version it was made for).
+    If one fails, nothing is written and the error names it (`details.operation`).
+    As POST /api/tasks/batch; each operation counts as a write.
+    """
+
+    def run(user: User) -> BatchResults:
+        body = BatchSerializer(data={"operations": operations})
+        body.is_valid(raise_exception=True)
+        validated = body.validated_data["operations"]
+        results = services.task_batch(user=user, operations=validated)
+        return BatchResults.model_validate({"results": batch_results(validated, results)})
+
+    return await _call(ctx, run, writes=max(1, len(operations)))

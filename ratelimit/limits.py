@@ -25,9 +25,10 @@ PURGE_INTERVAL_SECONDS = 300.0
 
 # One statement: insert the key, or count one more hit in its window, or restart it.
 UPSERT = """
-INSERT INTO rate_limit_counter AS counter (key, window_end, hits) VALUES (%s, %s, 1)
+INSERT INTO rate_limit_counter AS counter (key, window_end, hits) VALUES (%s, %s, %s)
 ON CONFLICT (key) DO UPDATE SET
-    hits = CASE WHEN counter.window_end = excluded.window_end THEN counter.hits + 1 ELSE 1 END,
+    hits = CASE WHEN counter.window_end = excluded.window_end
+        THEN counter.hits + excluded.hits ELSE excluded.hits END,
     window_end = excluded.window_end
 RETURNING hits
 """
@@ -51,12 +52,12 @@ def parse_rate(text: str | None) -> Rate | None:
     return Rate(int(count), seconds) if int(count) else None
 
 
-def hit(key: str, rate: Rate, now: float | None = None) -> int | None:
-    """Count one hit of `key`: None while within `rate`, else the seconds until it resets."""
+def hit(key: str, rate: Rate, now: float | None = None, cost: int = 1) -> int | None:
+    """Count `cost` hits of `key`: None while within `rate`, else the seconds until it resets."""
     now = time.time() if now is None else now
     window_end = (math.floor(now) // rate.period + 1) * rate.period
     with connection.cursor() as cursor:
-        cursor.execute(UPSERT, [key, window_end])
+        cursor.execute(UPSERT, [key, window_end, cost])
         (hits,) = cursor.fetchone()
     _purge_now_and_then(now)
     return None if hits <= rate.count else max(1, math.ceil(window_end - now))
@@ -112,20 +113,21 @@ class RateLimited(Throttled):
 # Services: what every transport (REST, MCP over HTTP or stdio, batch endpoints) calls.
 
 
-def charge_write(*, user: Any) -> None:
-    """Count one write by `user` against RATE_LIMIT_WRITES; RateLimited when over it.
+def charge_write(*, user: Any, cost: int = 1) -> None:
+    """Count `cost` writes by `user` against RATE_LIMIT_WRITES; RateLimited when over it.
 
     The REST throttle and the MCP write tools both call this, so both share one
     counter per user.
     """
-    if (retry_after := write_retry_after(user=user)) is not None:
+    if (retry_after := write_retry_after(user=user, cost=cost)) is not None:
         raise RateLimited(retry_after, "Too many writes")
 
 
-def write_retry_after(*, user: Any) -> int | None:
-    """Count one write by `user`: None while within RATE_LIMIT_WRITES, else the Retry-After."""
+def write_retry_after(*, user: Any, cost: int = 1) -> int | None:
+    """Count `cost` writes by `user`: None while within RATE_LIMIT_WRITES, else the
+    Retry-After (a batch costs one per operation)."""
     rate = parse_rate(settings.RATE_LIMIT_WRITES)
-    return None if rate is None else hit(f"write:{user.pk}", rate)
+    return None if rate is None else hit(f"write:{user.pk}", rate, cost=cost)
 
 
 def client_key(remote_addr: str | None, forwarded_for: str | None) -> str:

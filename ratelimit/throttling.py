@@ -23,7 +23,9 @@ class WriteRateThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         if request.method in SAFE_METHODS or not request.user.is_authenticated:
             return True
-        self.retry_after = write_retry_after(user=request.user)
+        # A view may count a request as several writes (a batch: one per operation).
+        cost = view.write_cost(request) if hasattr(view, "write_cost") else 1
+        self.retry_after = write_retry_after(user=request.user, cost=cost)
         return self.retry_after is None
 
     def wait(self) -> float | None:

@@ -41,6 +41,13 @@ class Task(models.Model):
     due_date = models.DateField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     position = models.IntegerField(default=0)
+    # Bumped by every write (the UPDATE sets version + 1; the database triggers of
+    # migration 0006 bump it for any other writer, the admin's saves included).
+    version = models.BigIntegerField(default=1, db_default=1, editable=False)
+    # The task's place in the changes feed: on every insert and update the triggers of
+    # migration 0006 stamp the next value of one sequence, taken under a per-user lock
+    # held to commit, so a user's changes become visible in the order of their numbers.
+    change_seq = models.BigIntegerField(default=0, db_default=0, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -53,6 +60,10 @@ class Task(models.Model):
             models.Index(fields=["user", "completed"], name="task_user_completed_idx"),
             models.Index(fields=["user", "due_date"], name="task_user_due_idx"),
             models.Index(fields=["user", "position"], name="task_user_position_idx"),
+            # The changes feed, and the counts and ETag of a list: index-only scans.
+            models.Index(
+                fields=["user", "change_seq", "completed"], name="task_user_change_seq_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -90,6 +101,34 @@ class Task(models.Model):
             keep = models.When(completed=completed, then=models.F("completed_at"))
             stamp = models.Case(keep, default=stamp)
         return {"completed": new, "completed_at": stamp}
+
+
+class TaskTombstone(models.Model):
+    """A deleted task, for the changes feed; written by a database trigger (migration 0006).
+
+    Kept RETENTION (then purged, see services.purge_tombstones); a feed cursor older
+    than that gets 410 Gone. No foreign key to the user: Better Auth deletes users
+    with plain SQL, and the trigger skips the tasks that such a delete cascades to.
+    """
+
+    RETENTION = timedelta(days=30)
+
+    task_id = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(
+        User, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    seq = models.BigIntegerField()
+    deleted_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "task_tombstone"
+        indexes = [
+            models.Index(fields=["user", "seq"], name="task_tombstone_user_seq_idx"),
+            models.Index(fields=["deleted_at"], name="task_tombstone_deleted_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} (deleted)"
 
 
 class IdempotencyKey(models.Model):

@@ -3,13 +3,22 @@
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from tasks.serializers import row_seq
+
 MAX_INT = 2**31 - 1
+
+# What a list's totals and ETag need of the whole filtered set, in one aggregate.
+SET_AGGREGATES = {
+    "n_total": Count("*"),
+    "n_completed": Count("completed", filter=Q(completed=True)),
+    "last_change": Max("change_seq"),
+}
 
 
 class Rows(Protocol):
@@ -29,6 +38,10 @@ class TaskPage:
     completed_count: int
     limit: int
     offset: int
+    # The largest `change_seq` of the filtered set: with `total`, it changes with any
+    # write to the set (numbers only grow; a delete lowers the count), so the list's
+    # ETag is made of them.
+    last_change: int
 
     def envelope(self, tasks: list[Any]) -> dict[str, Any]:
         """The list body (REST and MCP alike), given the page's tasks already serialized."""
@@ -64,14 +77,16 @@ class TaskPagination(LimitOffsetPagination):
         if self.offset == 0 and len(rows) <= self.limit:
             self.count = len(page)
             self.completed_count = sum(1 for task in page if task.completed)
+            self.last_change = max(map(row_seq, page), default=0)
         else:
-            # Columns of the (user, completed) index only, not the id: PostgreSQL counts
-            # from the index alone, 100,000 tasks in 10 ms instead of 24.
-            counts = queryset.aggregate(
-                n_total=Count("*"), n_completed=Count("completed", filter=Q(completed=True))
-            )
+            # Columns of the (user, change_seq, completed) index only, not the id:
+            # PostgreSQL counts from the index alone, 100,000 tasks in 10 ms instead of 24.
+            counts = queryset.aggregate(**SET_AGGREGATES)
             self.count, self.completed_count = counts["n_total"], counts["n_completed"]
-        self.task_page = TaskPage(page, self.count, self.completed_count, self.limit, self.offset)
+            self.last_change = counts["last_change"] or 0
+        self.task_page = TaskPage(
+            page, self.count, self.completed_count, self.limit, self.offset, self.last_change
+        )
         return page
 
     def get_limit(self, request: Request) -> int:

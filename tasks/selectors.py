@@ -5,26 +5,35 @@ backends and paginator over plain query parameters, so every API filters,
 searches, sorts, paginates and rejects bad values identically.
 """
 
+import base64
+import binascii
+import hashlib
+import re
 import secrets
+import struct
+import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from functools import cache, cached_property, lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, QueryDict
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from accounts.models import User
-from config.sql import Compiled, compile_for, compile_required, fetch_instance
+from config.errors import ResyncRequired
+from config.sql import Compiled, compile_aggregate, compile_for, compile_required, fetch_instance
 from tasks.filters import TaskListOptions
-from tasks.models import Task
-from tasks.pagination import TaskPage, TaskPagination
-from tasks.serializers import TaskRow, task_row, task_rows
+from tasks.models import Task, TaskTombstone
+from tasks.pagination import SET_AGGREGATES, TaskPage, TaskPagination
+from tasks.serializers import TaskRow, row_seq, task_row, task_rows
 
 
 def task_queryset(*, user: User) -> QuerySet[Task]:
@@ -154,11 +163,8 @@ class TaskListRows:
     def __getitem__(self, page: slice) -> list[TaskRow]:
         compiled = None
         if connections[Task.objects.db].vendor == "postgresql":
-            params = self.request.query_params
-            key = sorted(
-                (name, tuple(params.getlist(name))) for name in params if name not in _PAGE_PARAMS
-            )
-            compiled = _list_sql(tuple(key), timezone.localdate())
+            key = _params_key(self.request.query_params, without=_PAGE_PARAMS)
+            compiled = _list_sql(key, timezone.localdate())
         if compiled is None:
             return list(self.queryset[page])
         rows = compiled.fetchall(
@@ -174,10 +180,9 @@ def _list_sql(params: tuple[tuple[str, tuple[str, ...]], ...], today: date) -> C
     None (see compile_for): that list is built by the ORM each time. Invalid
     parameters raise, and are not cached.
     """
-    query = QueryDict(mutable=True)
-    for name, values in params:
-        query.setlist(name, list(values))
-    rows = task_rows(_filter(task_queryset(user=User(pk=OWNER)), _query_request(query)))
+    rows = task_rows(
+        _filter(task_queryset(user=User(pk=OWNER)), _query_request(_query_dict(params)))
+    )
     return compile_for(rows, OWNER)
 
 
@@ -199,3 +204,164 @@ def _query_request(params: Mapping[str, str]) -> Request:
     request = Request(http_request)
     request.parser_context = None  # it parses no body; its dict held the request (a cycle)
     return request
+
+
+# -- Conditional list requests -------------------------------------------------------
+
+# Part of every list ETag: change it when the list's representation changes.
+LIST_ETAG_SALT = "tasks-list-1"
+
+
+def list_etag(*, user: User, params: Mapping[str, Any], total: int, last_change: int) -> str:
+    """The strong ETag of the list page GET .../tasks?<params> returns.
+
+    Made of what decides that page and its counts: the owner, every parameter (page
+    included), today (`overdue`), and the filtered set's size and largest
+    `change_seq`. Any write to a task of the set gives it a new, larger number, and
+    a task leaving the set (deleted, or no longer matching) lowers the count unless
+    another one, newly written, came in; so the ETag changes with any change of the
+    page or its counts, and with nothing else.
+    """
+    key = repr((user.pk, _params_key(params), timezone.localdate(), total, last_change))
+    digest = hashlib.blake2b(f"{LIST_ETAG_SALT}|{key}".encode(), digest_size=16).hexdigest()
+    return f'"{digest}"'
+
+
+def task_list_etag(*, user: User, params: Mapping[str, Any]) -> str:
+    """list_etag of GET .../tasks?<params> without building the list: one aggregate
+    over the filtered set (index-only for the frontend's unfiltered list).
+
+    Raises rest_framework's ValidationError for invalid parameters, as the list does.
+    """
+    request = _query_request(params)
+    filters = _params_key(request.query_params, without=_PAGE_PARAMS)
+    TaskPagination().get_limit(request), TaskPagination().get_offset(request)  # validate
+    compiled = _etag_sql(filters, timezone.localdate())
+    if compiled is None:
+        rows = [_filter(task_queryset(user=user), request).aggregate(**_ETAG_AGGREGATES)]
+        total, last_change = rows[0]["n_total"], rows[0]["last_change"]
+    else:
+        [(total, last_change)] = compiled.fetchall(user.pk)
+    return list_etag(user=user, params=params, total=total, last_change=last_change or 0)
+
+
+_ETAG_AGGREGATES = {name: SET_AGGREGATES[name] for name in ("n_total", "last_change")}
+
+
+@lru_cache(maxsize=256)
+def _etag_sql(params: tuple[tuple[str, tuple[str, ...]], ...], today: date) -> Compiled | None:
+    filtered = _filter(task_queryset(user=User(pk=OWNER)), _query_request(_query_dict(params)))
+    return compile_aggregate(filtered, _ETAG_AGGREGATES, OWNER)
+
+
+def _params_key(
+    params: Mapping[str, Any], without: frozenset[str] = frozenset()
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Query parameters as a sorted, hashable key (a QueryDict's repeated values too)."""
+    if isinstance(params, QueryDict):
+        items = ((name, tuple(params.getlist(name))) for name in params)
+    else:
+        items = ((name, (str(value),)) for name, value in params.items())
+    return tuple(sorted(item for item in items if item[0] not in without))
+
+
+def _query_dict(params: tuple[tuple[str, tuple[str, ...]], ...]) -> QueryDict:
+    query = QueryDict(mutable=True)
+    for name, values in params:
+        query.setlist(name, list(values))
+    return query
+
+
+# -- The changes feed ------------------------------------------------------------------
+
+
+CURSOR_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a client is in its changes feed: every change numbered up to `seq` is
+    applied, and no tombstone it needs is older than `issued` (Unix seconds, less the
+    length of a write transaction). Clients see it as an opaque string."""
+
+    seq: int
+    issued: int
+
+    _FORMAT = struct.Struct(">QQ")
+    _MAX = 2**63 - 1  # a bigint
+
+    def encode(self) -> str:
+        raw = self._FORMAT.pack(self.seq, self.issued)
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> "Cursor":
+        """Any 22 base64url characters decode: a made-up cursor only finds nothing (or
+        is too old); anything else is a 400."""
+        try:
+            if not CURSOR_PATTERN.fullmatch(text):
+                raise ValueError(text)
+            raw = base64.urlsafe_b64decode(text + "==")
+            seq, issued = cls._FORMAT.unpack(raw)
+        except (binascii.Error, struct.error, ValueError):
+            raise ValidationError({"since": ["Not a cursor this API issued."]}) from None
+        return cls(min(seq, cls._MAX), min(issued, cls._MAX))
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """One page of a user's changes feed."""
+
+    tasks: list[Any]  # task_rows, in the order they were written
+    deleted: list[str]  # ids of tasks deleted since the cursor
+    cursor: str
+    has_more: bool
+
+
+def task_changes(*, user: User, params: Mapping[str, str]) -> Changes:
+    """The user's tasks written since the cursor `since`, the ids deleted since, and the
+    next cursor; at most `limit` (default and maximum 1000) of them, oldest first.
+
+    Without `since`, every task (and no tombstone): the first sync. Both reads run in
+    one snapshot, and a user's changes commit in the order of their numbers (see
+    migration 0006), so the next cursor never skips a change, even one that commits
+    late. The cost grows with the changes, not the list: index scans from the cursor.
+    Raises ResyncRequired (410) for a cursor older than TaskTombstone.RETENTION.
+    """
+    request = _query_request(params)
+    limit = TaskPagination().get_limit(request)
+    since_text = request.query_params.get("since") or None
+    now = int(time.time())
+    if since_text is None:
+        since = Cursor(0, now)
+    else:
+        since = Cursor.decode(since_text)
+        if since.issued < now - TaskTombstone.RETENTION.total_seconds():
+            raise ResyncRequired()
+    connection = connections[Task.objects.db]
+    outermost = not connection.in_atomic_block
+    with transaction.atomic(using=connection.alias):
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:  # both reads in one snapshot
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        written = task_queryset(user=user).filter(change_seq__gt=since.seq)
+        rows = list(task_rows(written.order_by("change_seq"))[: limit + 1])
+        deleted: list[tuple[int, uuid.UUID]] = []
+        if since_text is not None:
+            tombstones = TaskTombstone.objects.filter(user=user, seq__gt=since.seq)
+            deleted = list(tombstones.order_by("seq").values_list("seq", "task_id")[: limit + 1])
+    changes = sorted(
+        [(row_seq(row), row, None) for row in rows] + [(seq, None, str(i)) for seq, i in deleted],
+        key=lambda change: change[0],
+    )
+    has_more = len(changes) > limit
+    changes = changes[:limit]
+    last = changes[-1][0] if changes else since.seq
+    # A partial page keeps the time it started from: older tombstones may lie ahead.
+    cursor = Cursor(last, since.issued if has_more else now)
+    return Changes(
+        tasks=[row for _, row, _ in changes if row is not None],
+        deleted=[task_id for _, _, task_id in changes if task_id is not None],
+        cursor=cursor.encode(),
+        has_more=has_more,
+    )

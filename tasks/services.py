@@ -1,19 +1,23 @@
 """Writes and reads of tasks that carry rules; the viewset (and MCP tools) call these."""
 
-from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+import logging
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db import DatabaseError, connections, transaction
+from django.db.models import BooleanField, Count, F, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import User
 from config.errors import QuotaExceeded
 from config.sql import Compiled, compile_for, compile_update, returning
-from tasks.models import IdempotencyKey, Task
+from tasks.models import IdempotencyKey, Task, TaskTombstone
 from tasks.selectors import (
     OWNER,
     TASK_ID,
@@ -21,8 +25,11 @@ from tasks.selectors import (
     task_count_and_last_position,
     task_db_id,
     task_get,
+    task_last_position,
     task_queryset,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class IdempotencyKeyReused(Exception):
@@ -31,7 +38,7 @@ class IdempotencyKeyReused(Exception):
 
 def check_task_quota(*, user: User, adding: int = 1, owned: int | None = None) -> None:
     """QuotaExceeded (409 QUOTA_EXCEEDED) when `user` owning `adding` more tasks would pass
-    TASK_QUOTA_PER_USER. Every create checks it (REST, MCP; a batch passes its size).
+    TASK_QUOTA_PER_USER. Every create checks it (REST, MCP, each create of a batch).
 
     `owned` when the caller counted already. The count stops at the quota, so it costs
     at most that many index entries however many tasks a user has. Creates racing each
@@ -49,46 +56,75 @@ def check_task_quota(*, user: User, adding: int = 1, owned: int | None = None) -
         )
 
 
+class VersionMismatch(Exception):
+    """An If-Match precondition failed: `task` is the task as it is now."""
+
+    def __init__(self, task: Task) -> None:
+        super().__init__(f"task {task.pk} is at version {task.version}")
+        self.task = task
+
+
+# `versions`: the If-Match precondition, versions the task must be at for the write to
+# apply (None: any). A mismatch raises VersionMismatch with the current task; a task
+# that is missing, malformed or another user's raises Task.DoesNotExist.
+Versions = Collection[int] | None
+
+APPEND = -1  # a position the database turns into "after the user's last task"
+
+
 def task_create(*, user: User, **fields: Any) -> Task:
     """Create a task for `user`; without a position it goes to the end of their list.
 
-    QuotaExceeded when the user already owns TASK_QUOTA_PER_USER tasks. The quota's
-    count and the last position are one query.
+    QuotaExceeded when the user already owns TASK_QUOTA_PER_USER tasks (a count that
+    stops at the quota). On PostgreSQL the insert trigger appends it under the user's
+    lock, so concurrent creates get distinct positions, and the INSERT returns it: one
+    statement where a read of the last position and the insert were two.
     """
-    quota = settings.TASK_QUOTA_PER_USER
-    if quota > 0 or fields.get("position") is None:
-        owned, last = task_count_and_last_position(user=user, count_up_to=quota)
-        check_task_quota(user=user, owned=owned)
+    check_task_quota(user=user)
+    postgresql = _vendor() == "postgresql"
     if fields.get("position") is None:
-        # Past the largest integer, new tasks share the last position (ties sort newest first).
-        fields["position"] = 0 if last is None else min(last + 1, Task.MAX_POSITION)
+        if postgresql:
+            fields["position"] = APPEND
+        else:  # SQLite writes one transaction at a time; its trigger cannot return values
+            last = task_last_position(user=user)
+            fields["position"] = 0 if last is None else min(last + 1, Task.MAX_POSITION)
     task = Task(user=user, **fields)
     if task.completed:
         task.set_completed(True)
-    task.save(force_insert=True)
+    if postgresql and task.position == APPEND:
+        position = Task._meta.get_field("position")
+        meta = Task._meta
+        [(task.position,)] = Task.objects._insert(
+            [task], fields=meta.local_concrete_fields, returning_fields=[position]
+        )
+        task._state.adding, task._state.db = False, Task.objects.db
+    else:
+        task.save(force_insert=True)
     return task
 
 
-def task_update(*, user: User, pk: Any, **fields: Any) -> Task:
+def task_update(*, user: User, pk: Any, versions: Versions = None, **fields: Any) -> Task:
     """Write the given fields of one of `user`'s tasks in one UPDATE ... RETURNING.
 
     Just those columns, with no read first: a concurrent toggle of a field the
     client did not send survives, and a task deleted meanwhile stays deleted.
     Task.DoesNotExist, as in task_get, when it is missing, malformed or another
     user's. Completing or reopening stamps or clears `completed_at`; sending the
-    value a task already has keeps it.
+    value a task already has keeps it. `version` goes up by one.
     """
-    if not fields:
-        return task_get(user=user, task_id=pk)  # an empty PATCH: nothing to write
+    if not fields:  # an empty PATCH: nothing to write
+        return _check_version(task_get(user=user, task_id=pk), versions)
     now = timezone.now()
-    values = fields | {"updated_at": now}
+    values = fields | {"updated_at": now, "version": F("version") + 1}
     if fields.get("completed") is not None:
         values |= Task.completion(fields["completed"], now, restamp=False)
-    compiled = compile_update(task_queryset(user=user).filter(pk=task_db_id(pk)), values)
-    return fetch_task(compiled.sql + returning(Task), compiled.bind())
+    compiled = compile_update(_one_task(user, pk, versions), values)
+    return _written(user, pk, versions, compiled.sql + returning(Task), compiled.bind())
 
 
-def task_set_completed(*, user: User, pk: Any, completed: bool | None) -> Task:
+def task_set_completed(
+    *, user: User, pk: Any, completed: bool | None, versions: Versions = None
+) -> Task:
     """Toggle (or set) `completed` in one UPDATE ... RETURNING, built once.
 
     One statement is atomic (PostgreSQL locks the row for it), so concurrent toggles
@@ -96,9 +132,14 @@ def task_set_completed(*, user: User, pk: Any, completed: bool | None) -> Task:
     transaction took four. Another user's task is Task.DoesNotExist, exactly like a
     missing or malformed id. Needs RETURNING: PostgreSQL, or SQLite 3.35+.
     """
-    now = _stamp(timezone.now())
+    now = timezone.now()
+    if versions is not None:  # conditional: built per call (the versions vary)
+        values = Task.completion(completed, now) | {"updated_at": now, "version": F("version") + 1}
+        compiled = compile_update(_one_task(user, pk, versions), values)
+        return _written(user, pk, versions, compiled.sql + returning(Task), compiled.bind())
     compiled = _set_completed_sql(completed)
-    return fetch_task(compiled.sql, compiled.bind(user.pk, task_db_id(pk), now, now))
+    params = compiled.bind(*_owner_values(user), task_db_id(pk), _stamp(now), _stamp(now))
+    return fetch_task(compiled.sql, params)
 
 
 # Stand for the two timestamps that task_set_completed's SQL writes.
@@ -113,10 +154,12 @@ def _stamp(moment: datetime) -> Any:
 
 @cache
 def _set_completed_sql(completed: bool | None) -> Compiled:
+    owner = User(pk=OWNER)
     compiled = compile_update(
-        task_queryset(user=User(pk=OWNER)).filter(pk=TASK_ID),
-        Task.completion(completed, _COMPLETED_AT) | {"updated_at": _UPDATED_AT},
-        OWNER,
+        _locked(task_queryset(user=owner), owner, lock_owner=OWNER_LOCK).filter(pk=TASK_ID),
+        Task.completion(completed, _COMPLETED_AT)
+        | {"updated_at": _UPDATED_AT, "version": F("version") + 1},
+        *_owner_placeholders(),
         task_db_id(TASK_ID),
         _stamp(_COMPLETED_AT),
         _stamp(_UPDATED_AT),
@@ -124,14 +167,216 @@ def _set_completed_sql(completed: bool | None) -> Compiled:
     return compiled._replace(sql=compiled.sql + returning(Task))
 
 
-def task_delete(*, user: User, pk: Any) -> None:
-    """Delete one of `user`'s tasks in one statement (nothing refers to tasks).
+def task_delete(*, user: User, pk: Any, versions: Versions = None) -> None:
+    """Delete one of `user`'s tasks in one statement (nothing refers to tasks); the
+    database's trigger leaves a tombstone for the changes feed.
 
     Task.DoesNotExist, as in task_get, when it is missing, malformed or another user's.
     """
-    deleted, _ = task_queryset(user=user).filter(pk=task_db_id(pk)).delete()
+    deleted, _ = _one_task(user, pk, versions).delete()
     if not deleted:
-        raise Task.DoesNotExist
+        _missing(user, pk, versions)
+    purge_tombstones_now_and_then()
+
+
+class BatchOperationFailed(Exception):
+    """Operation `index` of a batch failed with `error`; nothing of the batch was written."""
+
+    def __init__(self, index: int, operation: dict[str, Any], error: Exception) -> None:
+        super().__init__(f"operation {index} ({operation['op']}) failed: {error!r}")
+        self.index, self.operation, self.error = index, operation, error
+
+
+def task_batch(*, user: User, operations: Sequence[dict[str, Any]]) -> list[Task | str]:
+    """Apply validated operations in order, in one transaction: all of them, or none.
+
+    Each is `{"op": "create"|"update"|"complete"|"delete", "id", "fields", "completed",
+    "versions"}` and goes through the same service as its own route (creates inherit
+    its rules and quota). Returns per operation the task written, or the id deleted.
+    Raises BatchOperationFailed for the first operation that fails.
+
+    Every statement takes the user's lock before any task's, and holds it to the
+    commit: a batch never deadlocks with the user's other writes.
+    """
+    results: list[Task | str] = []
+    with transaction.atomic():
+        for index, operation in enumerate(operations):
+            try:
+                results.append(_apply(user, operation))
+            except Exception as error:
+                raise BatchOperationFailed(index, operation, error) from error
+    return results
+
+
+def _apply(user: User, operation: dict[str, Any]) -> Task | str:
+    op, pk, versions = operation["op"], operation.get("id"), operation.get("versions")
+    if op == "create":
+        return task_create(user=user, **operation["fields"])
+    if op == "update":
+        return task_update(user=user, pk=pk, versions=versions, **operation["fields"])
+    if op == "complete":
+        completed = operation.get("completed")
+        return task_set_completed(user=user, pk=pk, completed=completed, versions=versions)
+    task_delete(user=user, pk=pk, versions=versions)
+    return str(pk)
+
+
+class UnknownTasks(Exception):
+    """Ids that are not among the user's tasks (missing, malformed, or another user's)."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(", ".join(ids))
+        self.ids = ids
+
+
+# Listed ids take the places (ranks) that they hold among all of the user's tasks, in
+# the order given; the others keep theirs; then every task's position is its rank, 0 to
+# n - 1. Only the tasks whose position changes are written. The user's lock is taken
+# by the statement before: this one's snapshot then holds every committed create.
+_REORDER_SQL = """
+WITH wanted (id, n) AS (VALUES {values}),
+ranked AS (
+    SELECT task.id, wanted.n, ROW_NUMBER() OVER (
+        ORDER BY task.position, task.created_at DESC, task.id DESC) AS r
+    FROM task LEFT JOIN wanted ON wanted.id = task.id
+    WHERE task.user_id = %s
+),
+slots AS (SELECT r, ROW_NUMBER() OVER (ORDER BY r) AS k FROM ranked WHERE n IS NOT NULL),
+moved AS (SELECT id, ROW_NUMBER() OVER (ORDER BY n) AS k FROM ranked WHERE n IS NOT NULL),
+target AS (
+    SELECT ranked.id, COALESCE(slots.r, ranked.r) - 1 AS position
+    FROM ranked LEFT JOIN moved ON moved.id = ranked.id LEFT JOIN slots ON slots.k = moved.k
+)
+UPDATE task SET position = target.position, version = task.version + 1, updated_at = %s
+FROM target WHERE task.id = target.id AND task.position <> target.position
+"""
+
+
+def task_reorder(*, user: User, ids: Sequence[Any]) -> list[Task]:
+    """Put `ids` (distinct) in this order, in the places they hold in the user's list,
+    and number all of the user's tasks 0 to n - 1 in one UPDATE; returns the listed
+    tasks, in order.
+
+    Under the user's lock: concurrent reorders and creates (which append under it)
+    keep positions unique and dense. Raises UnknownTasks, writing nothing, when an id
+    is not among the user's tasks.
+    """
+    db_ids = []
+    for task_id in ids:
+        try:
+            db_ids.append(task_db_id(task_id))
+        except Task.DoesNotExist:
+            raise UnknownTasks([str(task_id)]) from None
+    connection = connections[Task.objects.db]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT task_sync_lock(%s)", [user.pk])
+        tasks = {task.pk: task for task in task_queryset(user=user).filter(pk__in=db_ids)}
+        missing = [str(task_id) for task_id in ids if _as_uuid(task_id) not in tasks]
+        if missing:
+            raise UnknownTasks(missing)
+        values = ", ".join(["(%s, %s)"] * len(db_ids))
+        params = [value for n, db_id in enumerate(db_ids) for value in (db_id, n)]
+        cursor.execute(
+            _REORDER_SQL.format(values=values), [*params, user.pk, _stamp(timezone.now())]
+        )
+        order = {_as_uuid(task_id): n for n, task_id in enumerate(ids)}
+        moved = task_queryset(user=user).filter(pk__in=db_ids)
+        return sorted(moved, key=lambda task: order[task.pk])
+
+
+def _as_uuid(task_id: Any) -> uuid.UUID:
+    return task_id if isinstance(task_id, uuid.UUID) else uuid.UUID(str(task_id))
+
+
+def _vendor() -> str:
+    return connections[Task.objects.db].vendor
+
+
+def _locked(queryset: QuerySet[Task], user: User, lock_owner: Any = None) -> QuerySet[Task]:
+    """`queryset` that first takes `user`'s write lock (PostgreSQL), before any row's.
+
+    The database triggers take it too, but only once a row is locked: a statement that
+    did not take it first could hold a task that a batch or reorder holding the user's
+    lock is waiting for, while waiting for that lock (a deadlock). An uncorrelated
+    subquery runs once, before the first row is locked.
+    """
+    if _vendor() != "postgresql":
+        return queryset
+    owner = user.pk if lock_owner is None else lock_owner
+    lock = RawSQL("(SELECT task_sync_lock(%s))", [owner], output_field=BooleanField())
+    return queryset.filter(lock)
+
+
+# Stands for the user's id where SQL built once takes the user's lock.
+OWNER_LOCK = f"lock-{OWNER}"
+
+
+def _owner_placeholders() -> tuple[str, ...]:
+    return (OWNER, OWNER_LOCK) if _vendor() == "postgresql" else (OWNER,)
+
+
+def _owner_values(user: User) -> tuple[str, ...]:
+    return (user.pk, user.pk) if _vendor() == "postgresql" else (user.pk,)
+
+
+def _one_task(user: User, pk: Any, versions: Versions) -> QuerySet[Task]:
+    if versions is not None and not versions:  # If-Match with no version of ours
+        _missing(user, pk, versions)
+    queryset = _locked(task_queryset(user=user), user).filter(pk=task_db_id(pk))
+    return queryset if versions is None else queryset.filter(version__in=list(versions))
+
+
+def _written(user: User, pk: Any, versions: Versions, sql: str, params: list[Any]) -> Task:
+    try:
+        return fetch_task(sql, params)
+    except Task.DoesNotExist:
+        _missing(user, pk, versions)
+        raise
+
+
+def _missing(user: User, pk: Any, versions: Versions) -> None:
+    """A write matched no row: VersionMismatch if the task exists, else Task.DoesNotExist."""
+    if versions is not None:
+        _check_version(task_get(user=user, task_id=pk), versions)
+    raise Task.DoesNotExist
+
+
+def _check_version(task: Task, versions: Versions) -> Task:
+    if versions is not None and task.version not in versions:
+        raise VersionMismatch(task)
+    return task
+
+
+def purge_tombstones(now: datetime | None = None) -> int:
+    """Delete tombstones past TaskTombstone.RETENTION plus a day; returns how many.
+
+    The extra day covers a write transaction still open when a cursor was issued:
+    a cursor younger than RETENTION never needs a purged tombstone.
+    """
+    cutoff = (now or timezone.now()) - TaskTombstone.RETENTION - PURGE_MARGIN
+    deleted, _ = TaskTombstone.objects.filter(deleted_at__lt=cutoff).delete()
+    return deleted
+
+
+PURGE_MARGIN = timedelta(days=1)
+PURGE_INTERVAL_SECONDS = 3600.0
+_next_purge = 0.0
+
+
+def purge_tombstones_now_and_then() -> None:
+    """Each process purges at most hourly: one indexed DELETE, from the writes that make
+    tombstones and the feed that reads them. A failure only postpones it."""
+    global _next_purge
+    now = time.monotonic()
+    if now < _next_purge:
+        return
+    _next_purge = now + PURGE_INTERVAL_SECONDS
+    try:
+        with transaction.atomic():
+            purge_tombstones()
+    except DatabaseError as error:
+        logger.warning("tombstone purge failed: %s", type(error).__name__)
 
 
 def task_stats(*, queryset: QuerySet[Task]) -> dict[str, Any]:

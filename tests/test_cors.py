@@ -22,6 +22,7 @@ def test_preflight_from_the_frontend_succeeds_without_credentials(client, url):
     assert "PATCH" in response["Access-Control-Allow-Methods"]
     allowed = {h.strip() for h in response["Access-Control-Allow-Headers"].split(",")}
     assert {"authorization", "content-type", "x-request-id", "idempotency-key"} <= allowed
+    assert {"if-match", "if-none-match"} <= allowed  # conditional requests (issue 19)
     assert response["X-Request-ID"]
 
 
@@ -34,7 +35,7 @@ def test_simple_request_from_the_frontend_exposes_tracing_headers(client):
     response = client.get("/health", headers={"Origin": FRONTEND})
     assert response["Access-Control-Allow-Origin"] == FRONTEND
     exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
-    assert exposed == {"x-request-id", "retry-after"}
+    assert exposed == {"x-request-id", "retry-after", "etag", "idempotent-replayed"}
 
 
 def test_simple_request_from_another_origin_gets_no_cors_headers(client):

@@ -44,6 +44,36 @@ statuses = {
     ],
     "delete": client.delete(f"/api/tasks/{task_id}").status_code,
 }
+# Sync (issue 19): versions, conditional requests, the changes feed, batch and reorder.
+first = client.get("/api/tasks/changes").json()
+listed = client.get("/api/tasks")
+b = listed.json()["tasks"][0]
+statuses["sync"] = {
+    "versions": [t["version"] for t in listed.json()["tasks"]],
+    "list_304": client.get("/api/tasks", HTTP_IF_NONE_MATCH=listed["ETag"]).status_code,
+    "stale": client.patch(f"/api/tasks/{b['id']}", {"title": "x"}, format="json",
+                          HTTP_IF_MATCH='"9"').status_code,
+    "matching": client.patch(f"/api/tasks/{b['id']}", {"title": "b2"}, format="json",
+                             HTTP_IF_MATCH='"1"').json()["task"]["version"],
+    "list_200": client.get("/api/tasks", HTTP_IF_NONE_MATCH=listed["ETag"]).status_code,
+    "batch": [r["status"] for r in client.post("/api/tasks/batch", {"operations": [
+        {"op": "create", "task": {"title": "c"}}, {"op": "complete", "id": b["id"]}]},
+        format="json").json()["results"]],
+    "failed_batch": client.post("/api/tasks/batch", {"operations": [
+        {"op": "create", "task": {"title": "never"}},
+        {"op": "delete", "id": b["id"], "if_match": 1}]}, format="json").status_code,
+}
+c = next(t for t in client.get("/api/tasks").json()["tasks"] if t["title"] == "c")
+statuses["sync"]["c_position"] = c["position"]
+statuses["sync"]["reorder"] = [t["title"] for t in client.post(
+    "/api/tasks/reorder", {"ids": [c["id"], b["id"]]}, format="json").json()["tasks"]]
+listed = client.get("/api/tasks").json()["tasks"]
+statuses["sync"]["positions"] = sorted(t["position"] for t in listed)
+changes = client.get("/api/tasks/changes", {"since": first["cursor"]}).json()
+statuses["sync"]["changes"] = sorted(t["title"] for t in changes["tasks"])
+client.delete(f"/api/tasks/{c['id']}")
+statuses["sync"]["deleted"] = client.get(
+    "/api/tasks/changes", {"since": changes["cursor"]}).json()["deleted"] == [c["id"]]
 print(json.dumps(statuses))
 """
 
@@ -77,4 +107,18 @@ def test_api_works_on_the_embedded_sqlite_default(tmp_path):
         "stats": 1,
         "put": ["c", False, "2027-02-01", ["z"], None],
         "delete": 204,
+        "sync": {
+            "versions": [1],
+            "list_304": 304,
+            "stale": 412,
+            "matching": 2,
+            "list_200": 200,
+            "batch": [201, 200],
+            "failed_batch": 412,
+            "c_position": 2,
+            "reorder": ["c", "b2"],
+            "positions": [0, 1],
+            "changes": ["b2", "c"],
+            "deleted": True,
+        },
     }

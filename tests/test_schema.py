@@ -18,11 +18,17 @@ ROUTES = {
     "/api/tasks/{id}": {"get", "put", "patch", "delete"},
     "/api/tasks/{id}/complete": {"patch"},
     "/api/tasks/stats": {"get"},
+    "/api/tasks/changes": {"get"},
+    "/api/tasks/batch": {"post"},
+    "/api/tasks/reorder": {"post"},
     "/api/me": {"get", "put"},
     "/api/{user_id}/tasks": {"get", "post"},
     "/api/{user_id}/tasks/{id}": {"get", "put", "patch", "delete"},
     "/api/{user_id}/tasks/{id}/complete": {"patch"},
     "/api/{user_id}/tasks/stats": {"get"},
+    "/api/{user_id}/tasks/changes": {"get"},
+    "/api/{user_id}/tasks/batch": {"post"},
+    "/api/{user_id}/tasks/reorder": {"post"},
     "/api/{user_id}/profile": {"get", "put"},
 }
 
@@ -67,6 +73,38 @@ def test_errors_use_the_error_shape(schema):
         assert detail[status]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/Error"
         }
+
+
+def test_conditional_requests_are_documented(schema):
+    paths = schema["paths"]
+
+    def headers(operation, kind="parameters"):
+        return {p["name"]: p for p in operation.get(kind, []) if p.get("in") == "header"}
+
+    for path, method in [("/api/tasks", "get"), ("/api/tasks/{id}", "get")]:
+        operation = paths[path][method]
+        assert "If-None-Match" in headers(operation)
+        assert "304" in operation["responses"]
+        assert "ETag" in operation["responses"]["200"]["headers"]
+    for path, method in [
+        ("/api/tasks/{id}", "put"), ("/api/tasks/{id}", "patch"), ("/api/tasks/{id}", "delete"),
+        ("/api/tasks/{id}/complete", "patch"),
+    ]:  # fmt: skip
+        operation = paths[path][method]
+        assert "If-Match" in headers(operation)
+        assert operation["responses"]["412"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"
+        }
+    assert "410" in paths["/api/tasks/changes"]["get"]["responses"]
+    assert {"since", "limit"} <= {
+        p["name"] for p in paths["/api/tasks/changes"]["get"]["parameters"]
+    }
+    batch = paths["/api/tasks/batch"]["post"]
+    assert "Idempotency-Key" in headers(batch)
+    assert {"404", "409", "412"} <= set(batch["responses"])
+    assert batch["requestBody"]["content"]["application/json"]["examples"]
+    errors = schema["components"]["schemas"]["Error"]["properties"]["error"]["properties"]
+    assert {"PRECONDITION_FAILED", "RESYNC_REQUIRED"} <= set(errors["code"]["enum"])
 
 
 def test_security_schemes_are_declared(schema):

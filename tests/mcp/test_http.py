@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 TOOLS = {
     "list_tasks", "get_task", "create_task", "update_task", "complete_task", "delete_task",
-    "task_stats",
+    "task_stats", "list_changes", "batch",
 }  # fmt: skip
 
 
@@ -127,6 +127,56 @@ def test_every_tool_end_to_end(mcp, user):
     assert mcp.ok("delete_task", task_id=task_id) == {"id": task_id, "deleted": True}
     assert not Task.objects.filter(pk=task_id).exists()
     assert mcp.error("get_task", task_id=task_id)["code"] == "NOT_FOUND"
+
+
+def test_sync_tools_end_to_end(mcp, user, other_user):
+    first = mcp.ok("list_changes")
+    assert (first["tasks"], first["deleted"], first["has_more"]) == ([], [], False)
+    results = mcp.ok(
+        "batch",
+        operations=[
+            {"op": "create", "task": {"title": "one"}},
+            {"op": "create", "task": {"title": "two", "priority": "high"}},
+        ],
+    )["results"]
+    assert [(r["op"], r["status"], r["task"]["title"]) for r in results] == [
+        ("create", 201, "one"), ("create", 201, "two")
+    ]  # fmt: skip
+    one, two = (r["task"] for r in results)
+    TaskFactory(user=other_user)
+
+    # The version precondition on update, complete and delete.
+    stale = mcp.error("update_task", task_id=one["id"], title="x", if_match=one["version"] + 1)
+    assert stale["code"] == "PRECONDITION_FAILED"
+    assert stale["details"]["current"]["title"] == "one"
+    updated = mcp.ok("update_task", task_id=one["id"], title="uno", if_match=one["version"])
+    assert updated["task"]["version"] == one["version"] + 1
+    assert mcp.error("complete_task", task_id=one["id"], if_match=1)["code"] == (
+        "PRECONDITION_FAILED"
+    )
+    assert mcp.ok("complete_task", task_id=one["id"], if_match=2)["task"]["completed"] is True
+    assert mcp.error("delete_task", task_id=two["id"], if_match=5)["code"] == "PRECONDITION_FAILED"
+    assert mcp.ok("delete_task", task_id=two["id"], if_match=1)["deleted"] is True
+
+    changes = mcp.ok("list_changes", since=first["cursor"])
+    assert [t["title"] for t in changes["tasks"]] == ["uno"]
+    assert changes["tasks"][0]["version"] == 3
+    assert changes["deleted"] == [two["id"]]
+    later = mcp.ok("list_changes", since=changes["cursor"])
+    assert (later["tasks"], later["deleted"]) == ([], [])
+
+    failed = mcp.error(
+        "batch",
+        operations=[
+            {"op": "update", "id": one["id"], "task": {"title": "never"}},
+            {"op": "delete", "id": one["id"], "if_match": 1},
+        ],
+    )
+    assert failed["code"] == "PRECONDITION_FAILED"
+    assert failed["details"]["operation"] == {"index": 1, "op": "delete", "id": one["id"]}
+    assert Task.objects.get(pk=one["id"]).title == "uno"
+    assert mcp.error("batch", operations=[{"op": "nope"}])["code"] == "VALIDATION_ERROR"
+    assert mcp.error("list_changes", since="garbage")["code"] == "VALIDATION_ERROR"
 
 
 def test_results_are_the_rest_representation(mcp, user):

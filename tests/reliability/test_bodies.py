@@ -196,6 +196,7 @@ class TestUnknownFields:
             "completed_at": "2000-01-01T00:00:00Z",
             "created_at": "2000-01-01T00:00:00Z",
             "updated_at": "2000-01-01T00:00:00Z",
+            "version": 99,
             "owner": other_user.pk,
             "is_admin": True,
             "__proto__": {"x": 1},
@@ -207,9 +208,10 @@ class TestUnknownFields:
         assert task.user_id == user.pk
         assert task.completed_at is None
         assert task.created_at.year > 2000
+        assert task.version == 1
         assert set(response.json()["task"]) == {
             "id", "user_id", "title", "description", "completed", "priority", "category",
-            "due_date", "tags", "position", "completed_at", "created_at", "updated_at",
+            "due_date", "tags", "position", "version", "completed_at", "created_at", "updated_at",
         }  # fmt: skip
 
     def test_profile_ignores_everything_but_name(self, auth_client, user):

@@ -77,6 +77,7 @@ class TestList:
             "due_date": "2026-12-24",
             "tags": ["a"],
             "position": 0,
+            "version": 1,
             "completed_at": None,
             "created_at": task.created_at.isoformat().replace("+00:00", "Z"),
             "updated_at": task.updated_at.isoformat().replace("+00:00", "Z"),

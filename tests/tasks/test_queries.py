@@ -27,11 +27,13 @@ def test_a_partial_page_adds_one_count_query(auth_client, user, size, django_ass
     assert (body["limit"], len(body["tasks"]), body["total"]) == (10, 10, size)
 
 
-def test_create_costs_two_queries(auth_client, user, django_assert_num_queries):
-    with django_assert_num_queries(2):  # next position, insert
-        assert (
-            auth_client.post(reverse("task-list"), {"title": "x"}, format="json").status_code == 201
-        )
+def test_create_is_one_insert_returning_its_position(auth_client, user, django_assert_num_queries):
+    TaskFactory(user=user, position=7)
+    with django_assert_num_queries(1) as captured:  # the trigger appends it under the lock
+        response = auth_client.post(reverse("task-list"), {"title": "x"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["task"]["position"] == 8
+    assert captured.captured_queries[0]["sql"].startswith("INSERT")
 
 
 def test_retrieve_costs_one_query(auth_client, user, django_assert_num_queries):
