@@ -96,11 +96,13 @@ class TaskPagination(LimitOffsetPagination):
         return min(self._non_negative(self.limit_query_param, value, minimum=1), self.max_limit)
 
     def get_offset(self, request: Request) -> int:
-        for param in (self.offset_query_param, self.offset_alias):
-            value = request.query_params.get(param)
-            if value not in (None, ""):
-                return self._non_negative(param, value, minimum=0)
-        return 0
+        """`offset`, else `skip`; a bad value of either is a 400, even when both are sent."""
+        offsets = [
+            self._non_negative(param, value, minimum=0)
+            for param in (self.offset_query_param, self.offset_alias)
+            if (value := request.query_params.get(param)) not in (None, "")
+        ]
+        return offsets[0] if offsets else 0
 
     @staticmethod
     def _non_negative(param: str, value: str, minimum: int) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.mcp.test_http import TOOLS as MCP_TOOLS
 from tests.reliability.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +32,6 @@ SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 SKIPPED = {".venv", ".git", "node_modules", "__pycache__", "staticfiles", "db.sqlite3",
            "test-artifacts", "results", ".ruff_cache", ".pytest_cache", ".hypothesis"}  # fmt: skip
 STARTUP_TIMEOUT = 300
-TOOLS = {"list_tasks", "get_task", "create_task", "update_task", "complete_task", "delete_task",
-         "task_stats"}  # fmt: skip
 
 pytestmark = pytest.mark.skipif(
     not SYSTEM_PYTHON.exists()
@@ -119,7 +118,7 @@ def test_serve_on_a_stock_machine_answers_rest_and_mcp_on_one_port(tmp_path):
         }, token)  # fmt: skip
         assert initialize["result"]["serverInfo"]["name"] == "tasks-api"
         tools = post_json(f"{base}/mcp", {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, token)
-        assert {tool["name"] for tool in tools["result"]["tools"]} == TOOLS
+        assert {tool["name"] for tool in tools["result"]["tools"]} == MCP_TOOLS
         with urllib.request.urlopen(
             urllib.request.Request(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"}),
             timeout=30,

@@ -6,6 +6,7 @@ a second line of tenancy: a query with the owner's id in it cannot read another 
 rows. The SQL of every operation in the OpenAPI schema is recorded and checked.
 """
 
+import json
 import re
 
 import pytest
@@ -17,7 +18,7 @@ from tasks.models import Task
 from tests.factories import TaskFactory
 
 # Tables whose rows belong to one user: distributed by user_id in a sharded deployment.
-OWNED_TABLES = ("task", "task_idempotency_key")
+OWNED_TABLES = ("task", "task_idempotency_key", "task_tombstone")
 STATEMENT_ON_TABLE = re.compile(
     r'(?:\bFROM|\bUPDATE|\bINSERT\s+INTO|\bJOIN)\s+"(?P<table>\w+)"', re.IGNORECASE
 )
@@ -46,8 +47,25 @@ OPERATIONS = [
     ("put", "/api/me", {"name": "Renamed"}),
     ("get", "/api/{user_id}/profile", None),
     ("put", "/api/{user_id}/profile", {"name": "Again"}),
+    ("get", "/api/tasks/changes", None),
+    ("get", "/api/{user_id}/tasks/changes?limit=5", None),
+    ("post", "/api/tasks/reorder", {"ids": ["{id}"]}),
+    ("post", "/api/{user_id}/tasks/reorder", {"ids": ["{id}"]}),
+    (
+        "post",
+        "/api/tasks/batch",
+        {
+            "operations": [
+                {"op": "create", "task": {"title": "batched"}},
+                {"op": "update", "id": "{id}", "task": {"priority": "high"}},
+                {"op": "complete", "id": "{id}"},
+            ]
+        },
+    ),
+    ("post", "/api/{user_id}/tasks/batch", {"operations": [{"op": "delete", "id": "{id}"}]}),
     ("delete", "/api/{user_id}/tasks/{id}", None),
     ("delete", "/api/tasks/{id}", None),
+    ("get", "/api/tasks/changes?since={cursor}", None),  # after deletes: reads tombstones
 ]
 
 
@@ -88,13 +106,18 @@ def test_every_statement_on_a_users_table_filters_by_the_owner(jwt_client, user)
     TaskFactory(user=user, title="milk and eggs", priority="high", category="work")
     TaskFactory()  # someone else's
     recorded = []
+    cursor = ""  # the changes feed's, from its first call
     for method, template, body in OPERATIONS:
         task = TaskFactory(user=user)
-        path = template.format(user_id=user.pk, id=task.pk)
+        path = template.format(user_id=user.pk, id=task.pk, cursor=cursor)
+        if body is not None:  # ids in bodies: the new task's
+            body = json.loads(json.dumps(body).replace("{id}", str(task.pk)))
         with CaptureQueriesContext(connection) as queries:
             send = getattr(jwt_client, method)
             response = send(path, body, format="json", HTTP_IDEMPOTENCY_KEY=path + method)
         assert response.status_code < 400, (method, path, response.content[:300])
+        if "/changes" in path and not cursor:
+            cursor = response.json()["cursor"]
         recorded += [(method, template, query["sql"]) for query in queries.captured_queries]
 
     touched = {table for *_, sql in recorded for table in OWNED_TABLES if f'"{table}"' in sql}

@@ -20,6 +20,8 @@ default, one writer at a time): a one-row counter and AFTER triggers.
 import django.db.models.deletion
 from django.db import migrations, models
 
+from accounts.better_auth import table
+
 LOCK_NAMESPACE = 1413567307  # advisory lock class of this service: "TASK" in ASCII
 
 POSTGRESQL = [
@@ -124,7 +126,10 @@ SQLITE_REVERSE = [
 
 def run(statements: dict[str, list[str]]):
     def operation(apps, schema_editor):
+        # Better Auth's user table as the app names it (BETTER_AUTH_SCHEMA), not "user".
+        users = schema_editor.quote_name(table("user"))
         for statement in statements.get(schema_editor.connection.vendor, []):
+            statement = statement.replace('FROM "user" WHERE', f"FROM {users} WHERE")
             schema_editor.execute(statement, params=None)
 
     return operation

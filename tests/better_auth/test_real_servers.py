@@ -9,6 +9,7 @@ once signed out, and refuse forged tokens, without any 5xx.
 
 import base64
 import json
+import time
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -164,8 +165,11 @@ def test_forged_jwts_are_refused(stack, alice):
 
 def test_user_ids_of_another_type_are_refused_cleanly(stack, alice):
     # An app-signed HS256 token whose subject cannot be an id of this column's type: a 401.
+    # It carries what an app token must (iss, aud, a lifetime within the maximum).
+    origin = stack.api.env["BETTER_AUTH_URL"]
+    claims = {"sub": "not-an-id-of-this-type", "iss": origin, "aud": origin}
     token = jwt.encode(
-        {"sub": "not-an-id-of-this-type", "exp": 4_000_000_000},
+        {**claims, "exp": int(time.time()) + 3600},
         stack.api.env["BETTER_AUTH_SECRET"],
         algorithm="HS256",
     )

@@ -117,7 +117,15 @@ class TestPagination:
         assert body["total"] == 2
 
     @pytest.mark.parametrize(
-        "params", [{"limit": "abc"}, {"limit": 0}, {"limit": -1}, {"offset": -1}, {"skip": "x"}]
+        "params",
+        [
+            {"limit": "abc"},
+            {"limit": 0},
+            {"limit": -1},
+            {"offset": -1},
+            {"skip": "x"},
+            {"offset": 1, "skip": "x"},
+        ],  # fmt: skip
     )
     def test_invalid_pagination_is_a_400(self, auth_client, user, params):
         assert_error(auth_client.get(list_url(), params), 400, "VALIDATION_ERROR")

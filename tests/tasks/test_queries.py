@@ -27,13 +27,17 @@ def test_a_partial_page_adds_one_count_query(auth_client, user, size, django_ass
     assert (body["limit"], len(body["tasks"]), body["total"]) == (10, 10, size)
 
 
-def test_create_is_one_insert_returning_its_position(auth_client, user, django_assert_num_queries):
+@pytest.mark.parametrize(("quota", "queries"), [(0, 1), (10_000, 2)])
+def test_create_is_one_insert_returning_its_position(
+    auth_client, user, django_assert_num_queries, settings, quota, queries
+):
+    settings.TASK_QUOTA_PER_USER = quota  # with a quota, a count that stops at it comes first
     TaskFactory(user=user, position=7)
-    with django_assert_num_queries(1) as captured:  # the trigger appends it under the lock
+    with django_assert_num_queries(queries) as captured:  # the trigger appends under the lock
         response = auth_client.post(reverse("task-list"), {"title": "x"}, format="json")
     assert response.status_code == 201
     assert response.json()["task"]["position"] == 8
-    assert captured.captured_queries[0]["sql"].startswith("INSERT")
+    assert captured.captured_queries[-1]["sql"].startswith("INSERT")
 
 
 def test_retrieve_costs_one_query(auth_client, user, django_assert_num_queries):
