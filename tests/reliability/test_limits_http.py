@@ -136,6 +136,11 @@ class TestFailedAuthentication:
         statuses = [mcp_call(mcp, BAD, "list_tasks", "203.0.113.30").status for _ in range(80)]
         assert statuses == [401] * AUTH_FAILURES + [429] * (80 - AUTH_FAILURES)
 
+    def test_bad_tokens_over_the_mcp_of_the_api_port_count_once(self, rest):
+        # /mcp mounted in Django: the MCP app counts the failure, the REST middleware not again.
+        statuses = [mcp_call(rest, BAD, "list_tasks", "203.0.113.31").status for _ in range(8)]
+        assert statuses == [401] * AUTH_FAILURES + [429] * (8 - AUTH_FAILURES)
+
     def test_ipv6_clients_are_counted_per_64(self, rest):
         for n in range(AUTH_FAILURES):
             assert get(rest, "/api/tasks", f"2001:db8:a:b::{n + 1:x}").status == 401
