@@ -54,7 +54,7 @@ from mcp_server.schemas import (
 from ratelimit.limits import charge_write
 from tasks import selectors, services
 from tasks.models import Task
-from tasks.serializers import BatchSerializer, TaskSerializer
+from tasks.serializers import MAX_BATCH_OPERATIONS, BatchSerializer, TaskSerializer
 from tasks.views import TaskPreconditionFailed, batch_error, batch_results
 
 logger = logging.getLogger(__name__)
@@ -176,7 +176,10 @@ def _query(**arguments: Any) -> dict[str, str]:
 
 
 def _versions(if_match: int | None) -> tuple[int, ...] | None:
-    return None if if_match is None else (if_match,)
+    """As REST's If-Match: a version past a bigint matches no task (PRECONDITION_FAILED)."""
+    if if_match is None:
+        return None
+    return (if_match,) if 0 < if_match <= Task.MAX_VERSION else ()
 
 
 def _task_result(task: Task) -> TaskResult:
@@ -391,4 +394,5 @@ async def batch(ctx: Context, operations: Operations) -> BatchResults:
         results = services.task_batch(user=user, operations=validated)
         return BatchResults.model_validate({"results": batch_results(validated, results)})
 
-    return await _call(ctx, run, writes=max(1, len(operations)))
+    # Charged before validation, like REST: at most what a valid batch could write.
+    return await _call(ctx, run, writes=max(1, min(len(operations), MAX_BATCH_OPERATIONS)))

@@ -44,6 +44,7 @@ class Task(models.Model):
     # Bumped by every write (the UPDATE sets version + 1; the database triggers of
     # migration 0006 bump it for any other writer, the admin's saves included).
     version = models.BigIntegerField(default=1, db_default=1, editable=False)
+    MAX_VERSION = 2**63 - 1  # a bigint: a larger If-Match version matches no task
     # The task's place in the changes feed: on every insert and update the triggers of
     # migration 0006 stamp the next value of one sequence, taken under a per-user lock
     # held to commit, so a user's changes become visible in the order of their numbers.

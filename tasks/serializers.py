@@ -267,6 +267,7 @@ class BatchOperationSerializer(serializers.Serializer):
     )
     if_match = StrictIntegerField(
         min_value=1,
+        max_value=Task.MAX_VERSION,
         required=False,
         help_text="update, complete, delete: apply only while the task is at this version.",
     )

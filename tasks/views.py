@@ -107,8 +107,11 @@ def if_match_versions(request: Request) -> tuple[int, ...] | None:
         return None
     versions = []
     for tag in parse_etags(header):
-        if tag.startswith('"') and tag[1:-1].isdigit():
-            versions.append(int(tag[1:-1]))
+        digits = tag[1:-1]
+        # ASCII digits of a bigint at most: int() refuses "²" and 4,300+ digits (a 500).
+        quoted = tag.startswith('"') and digits.isascii() and digits.isdigit()
+        if quoted and len(digits) <= 19 and int(digits) <= Task.MAX_VERSION:
+            versions.append(int(digits))
     return tuple(versions)
 
 
@@ -170,6 +173,7 @@ def batch_error(failure: services.BatchOperationFailed) -> APIException:
     batch_failed = APIException(message)
     batch_failed.status_code = code
     batch_failed.details = {"operation": operation, "error": body["error"]}
+    batch_failed.error_code = body["error"]["code"]  # QUOTA_EXCEEDED, not a generic CONFLICT
     return batch_failed
 
 

@@ -28,6 +28,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.pgbouncer import stop_process
 from tests.reliability.server import ROOT, Server, running_server
 
 HARNESS = Path(__file__).resolve().parent
@@ -244,12 +245,7 @@ def better_auth_server(
         started = json.loads(line)
         yield BetterAuth(started["port"], started["version"], process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=10)
 
 
 def _first_line(process: subprocess.Popen, timeout: float) -> bytes:

@@ -25,6 +25,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult
 
+from tests.pgbouncer import stop_process
 from tests.tokens import app_token
 
 STARTUP_TIMEOUT = 60
@@ -83,12 +84,7 @@ def serving(command: list[str], port: int, log: Path, **env: str) -> Iterator[st
         _wait_until_answering(port, process, log)
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=20)
 
 
 @pytest.fixture(scope="session")

@@ -528,3 +528,31 @@ def test_other_users_tasks_stay_out_of_every_new_route(auth_client, user):
     body = {"operations": [{"op": "update", "id": str(theirs.pk), "task": {"title": "mine"}}]}
     assert auth_client.post(BATCH, body, format="json").status_code == 404
     assert Task.objects.get(pk=theirs.pk).title == theirs.title
+
+
+class TestHostileVersions:
+    """Versions no task can have are a 412 or a 400, never a 500 (any database)."""
+
+    @pytest.mark.parametrize(
+        "tag",
+        ['"' + "9" * 4400 + '"', '"\u00b2"', '"99999999999999999999"', '"9223372036854775808"'],
+    )
+    def test_an_impossible_if_match_is_a_412(self, auth_client, user, tag):
+        task = TaskFactory(user=user)
+        url = reverse("task-detail", args=[task.pk])
+        response = auth_client.patch(url, {"title": "b"}, format="json", HTTP_IF_MATCH=tag)
+        assert response.status_code == 412
+        assert auth_client.delete(url, HTTP_IF_MATCH=tag).status_code == 412
+
+    def test_a_batch_version_past_a_bigint_is_a_400(self, auth_client, user):
+        task = TaskFactory(user=user)
+        operation = {"op": "delete", "id": str(task.pk), "if_match": 10**20}
+        response = auth_client.post(BATCH, {"operations": [operation]}, format="json")
+        assert response.status_code == 400
+
+    def test_a_quota_failure_in_a_batch_keeps_its_code(self, auth_client, user, settings):
+        settings.TASK_QUOTA_PER_USER = 2
+        operations = [{"op": "create", "task": {"title": f"t{n}"}} for n in range(3)]
+        response = auth_client.post(BATCH, {"operations": operations}, format="json")
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "QUOTA_EXCEEDED"
