@@ -145,8 +145,11 @@ def _first_message(detail: Any, prefix: str = "") -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, reshaped; database outages and schema mismatches are 503, not 500."""
-    if isinstance(exc, RequestDataTooBig):
+    """DRF's handler, reshaped: a missing row (any ObjectDoesNotExist) is a 404, database
+    outages and schema mismatches are 503, not 500."""
+    if isinstance(exc, ObjectDoesNotExist):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, OperationalError | InterfaceError):
         logger.warning("database unavailable: %s", failure_cause(exc))
@@ -178,8 +181,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 def api_error(error: Exception) -> tuple[int, dict[str, Any]]:
     """The HTTP status and body the REST API answers `error` with (a missing row: 404)."""
-    if isinstance(error, ObjectDoesNotExist):
-        error = exceptions.NotFound()
     response = exception_handler(error, {})
     if response is None:
         logger.error("request failed", exc_info=error)

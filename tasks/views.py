@@ -271,10 +271,8 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
     def get_object(self) -> Task:
         # DRF's get_object, minus filter_queryset: filters, search and ordering describe
         # lists, and building their django-filter form was a third of a GET's CPU.
-        try:
-            task = selectors.task_get(user=self.request.user, task_id=self.kwargs["pk"])
-        except Task.DoesNotExist:
-            raise NotFound() from None
+        # Task.DoesNotExist (missing, malformed or another user's id) is the handler's 404.
+        task = selectors.task_get(user=self.request.user, task_id=self.kwargs["pk"])
         self.check_object_permissions(self.request, task)
         return task
 
@@ -364,10 +362,7 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         versions = if_match_versions(request)
-        try:
-            services.task_delete(user=request.user, pk=kwargs["pk"], versions=versions)
-        except Task.DoesNotExist:
-            raise NotFound() from None
+        services.task_delete(user=request.user, pk=kwargs["pk"], versions=versions)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -380,15 +375,12 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
         # RETURNING writes the fields sent and answers 404 when no task of this user has the id.
         serializer = self.get_serializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            serializer.instance = services.task_update(
-                user=request.user,
-                pk=kwargs["pk"],
-                versions=if_match_versions(request),
-                **serializer.validated_data,
-            )
-        except Task.DoesNotExist:
-            raise NotFound() from None
+        serializer.instance = services.task_update(
+            user=request.user,
+            pk=kwargs["pk"],
+            versions=if_match_versions(request),
+            **serializer.validated_data,
+        )
         return Response({"task": serializer.data})
 
     @extend_schema(
@@ -401,16 +393,13 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
     def complete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = TaskCompleteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            task = services.task_set_completed(
-                user=request.user,
-                pk=self.kwargs["pk"],
-                completed=body.validated_data.get("completed"),
-                versions=if_match_versions(request),
-            )
-        except Task.DoesNotExist as error:
-            # 404 whether missing, malformed or another user's: ids never leak.
-            raise NotFound() from error
+        # 404 (config.errors) whether missing, malformed or another user's: ids never leak.
+        task = services.task_set_completed(
+            user=request.user,
+            pk=self.kwargs["pk"],
+            completed=body.validated_data.get("completed"),
+            versions=if_match_versions(request),
+        )
         return Response({"task": self.get_serializer(task).data})
 
     @extend_schema(summary="Counts of the (filtered) task set", responses=TaskStatsSerializer)

@@ -1,10 +1,11 @@
 """The JSON error shape on Django's own error paths: handler400, handler403, handler500, and
-the DatabaseError branch of the REST exception handler. A 500 never shows a stack trace."""
+the ObjectDoesNotExist and DatabaseError branches of the REST exception handler. A 500
+never shows a stack trace."""
 
 import logging
 
 import pytest
-from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, SuspiciousOperation
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
@@ -38,6 +39,13 @@ class RestCrash(APIView):
         raise RuntimeError("secret internals")
 
 
+class RestMissingRow(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        raise ObjectDoesNotExist("secret row")
+
+
 class RestDatabaseError(APIView):
     permission_classes = [AllowAny]
 
@@ -54,6 +62,7 @@ urlpatterns = [
     path("refuse", refuse),
     path("suspicious", suspicious),
     path("rest-crash", RestCrash.as_view()),
+    path("rest-missing-row", RestMissingRow.as_view()),
     path("rest-database-error", RestDatabaseError.as_view()),
 ]
 
@@ -80,6 +89,10 @@ class TestHandlers:
     def test_an_unhandled_exception_is_a_json_500(self, client, url, caplog):
         assert_error(client.get(url), 500, "INTERNAL_ERROR", "Internal server error.")
         assert "RuntimeError: secret internals" in caplog.text  # logged, never sent
+
+    def test_a_missing_row_in_a_rest_view_is_a_json_404(self, client):
+        # One mapping (config.errors) for every view: no `except DoesNotExist: raise NotFound`.
+        assert_error(client.get("/rest-missing-row"), 404, "NOT_FOUND", "Not found.")
 
     @pytest.mark.django_db
     def test_a_database_error_in_a_rest_view_is_a_logged_json_500(self, client, caplog):
