@@ -51,10 +51,9 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 def _set_completed(queryset: QuerySet[Task], *, completed: bool) -> int:
-    """Task.set_completed for many rows in one UPDATE; rows already there keep completed_at."""
+    """The completion rule for many rows in one UPDATE; rows already there are left alone."""
     now = timezone.now()
     return queryset.exclude(completed=completed).update(
-        completed=completed,
-        completed_at=now if completed else None,
+        **Task.completion(completed, now),
         updated_at=now,  # update() skips auto_now
     )

@@ -83,8 +83,13 @@ class Task(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    # The completion rule, the only place it is written: completing stamps
+    # `completed_at`, reopening clears it. set_completed applies it to one instance (a
+    # create, the admin's form); completion() to rows in the database (REST, MCP, the
+    # admin's actions), so a toggle of many rows stays one UPDATE.
+
     def set_completed(self, completed: bool) -> None:
-        """Completing stamps `completed_at`; reopening clears it."""
+        """Apply the completion rule to this instance (saved by the caller)."""
         self.completed = completed
         self.completed_at = timezone.now() if completed else None
 
@@ -92,7 +97,7 @@ class Task(models.Model):
     def completion(
         completed: bool | None, now: datetime, *, restamp: bool = True
     ) -> dict[str, Any]:
-        """set_completed's rule as the values of an UPDATE; `None` toggles each row.
+        """The completion rule as the values of an UPDATE; `None` toggles each row.
 
         Without `restamp`, a row that already has that value keeps its `completed_at`.
         """
