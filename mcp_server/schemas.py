@@ -30,6 +30,7 @@ Description = Annotated[
     str | None,
     _schema("Or null.", type=["string", "null"], maxLength=Task.DESCRIPTION_MAX_LENGTH),
 ]
+# The choices come from the model: a new priority or category needs no edit here.
 Priority = Annotated[str, _schema(type="string", enum=Task.Priority.values)]
 Category = Annotated[str, _schema(type="string", enum=Task.Category.values)]
 DueDate = Annotated[
@@ -144,8 +145,8 @@ class TaskData(BaseModel):
     title: str
     description: str | None
     completed: bool
-    priority: Literal["low", "medium", "high"]
-    category: Literal["work", "personal", "shopping", "health", "other"]
+    priority: Priority
+    category: Category
     due_date: Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date"})]
     tags: list[str]
     position: int
