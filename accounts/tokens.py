@@ -458,12 +458,12 @@ public_keys = PublicKeyCache()
 class VerifiedTokenCache:
     """Tokens that verified recently, so a client's next requests skip the signature check.
 
-    A client sends the same JWT for its whole lifetime, and the Ed25519 check is most
-    of a verification's cost (about 0.1 ms, the largest single item of a small
-    request). A hit is only served while the token is unexpired (same leeway) and
-    verifies with the very key object the key cache would use now, so a rotated,
-    expired or removed key, or a changed secret, sends it back through the full
-    verification. Bounded: the oldest entries make room.
+    A client sends the same JWT for its whole lifetime, and the signature check is most
+    of a verification's cost (the largest single item of a small request). A hit is
+    only served while the token is unexpired (same leeway) and verifies with the very
+    key object the key cache would use now, so a rotated, expired or removed key, or a
+    changed secret, sends it back through the full verification. Bounded: the oldest
+    entries make room.
     """
 
     def __init__(self, size: int = VERIFIED_TOKEN_CACHE_SIZE) -> None:

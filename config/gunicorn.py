@@ -11,8 +11,8 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 # on its connection waits in the worker's poller instead of holding a whole sync
 # worker (sync workers need a buffering proxy in front for that). Two processes per
 # core plus one (gunicorn's own rule), two threads each: the threads overlap
-# PostgreSQL waits, and the processes keep CPU work out of each other's GIL. Measured
-# with the benchmark's 100 users against 3 x 4: p95 24 -> 19 ms, p99 51 -> 34 ms.
+# PostgreSQL waits, and the processes keep CPU work out of each other's GIL
+# (scripts/bench measured it against fewer, wider workers).
 # GUNICORN_THREADS=1 gives the plain sync worker.
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "2"))
@@ -52,7 +52,7 @@ GUNICORN_ERRORS = {
 }
 
 # The app is imported once, in the master, then forked: workers share its memory and
-# answer their first request warm (it used to take ~0.9 s per worker).
+# answer their first request warm instead of each importing the app on its first one.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() not in {"0", "false", "no"}
 # A thread waiting on PostgreSQL gets the GIL back within this many seconds of its
 # answer, instead of Python's default 5 ms: a small request no longer waits out
@@ -60,9 +60,8 @@ preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() not in {"0", "f
 switch_interval = float(os.environ.get("PYTHON_SWITCH_INTERVAL", "0.001"))
 # Python's cyclic collector runs a young pass every 700 net allocations of containers
 # (its default); a 1000-task list makes thousands, all freed by reference counting
-# once the response is sent (ReleaseRequestMiddleware breaks the cycles). At 10,000
-# a worker of the bench's 100 users ran 1-4 passes in 80 s instead of ~450, and its
-# GC time went from ~0.25 s to ~0.02 s.
+# once the response is sent (ReleaseRequestMiddleware breaks the cycles), so passes at
+# the default rate would scan short-lived objects for nothing.
 gc_threshold = int(os.environ.get("PYTHON_GC_THRESHOLD", "10000"))
 
 
@@ -111,6 +110,6 @@ def when_ready(server: object) -> None:
 def pre_fork(server: object, worker: object) -> None:
     # Everything loaded so far lives as long as the process: move it out of the garbage
     # collector's reach. A full collection then scans only what requests allocate: it
-    # took 55-65 ms over the ~90k objects of a loaded app, a stall of every thread.
+    # scanned every object of the loaded app, a stall of every thread.
     gc.collect()
     gc.freeze()

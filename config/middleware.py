@@ -28,10 +28,9 @@ class ReleaseRequestMiddleware:
     between the request's objects, so reference counting frees them at once.
 
     Left alone, every request's objects hang in cycles until Python's cyclic garbage
-    collector finds them: about 100 objects for a GET of one task, 500 for a 200-task
-    list (its whole page). A collection holds the GIL, and the bench's workers spent
-    about 3 % of their time in them, in pauses of 10-50 ms that stalled both threads
-    of the worker: much of the 100-users p99. The cycles (DRF issues #5826 and #7250):
+    collector finds them, a list's whole page included. A collection holds the GIL,
+    so its pauses stall every thread of the worker and show in the tail latency. The
+    cycles (DRF issues #5826 and #7250):
     the view and its bound handlers, `view.request`/`view.response` and the contexts
     that point back at them, each serializer and its fields (`field.parent`) and data
     (`data.serializer`), and `request.auser` / `request._messages` (Django's auth and
@@ -73,7 +72,8 @@ def _release_field(field: Any) -> None:
 class RequestIDMiddleware:
     """Take a sane X-Request-ID or make one, expose it to logs, echo it, log the request.
 
-    Goes first in MIDDLEWARE so the id and the timing cover every other middleware
+    Second in MIDDLEWARE, right after ReleaseRequestMiddleware (which only acts once the
+    response is complete), so the id and the timing cover every other middleware
     (redirects, CORS preflights and static files included). The line carries the
     path without its query string, and never headers, cookies or bodies.
     """

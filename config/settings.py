@@ -169,8 +169,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         _session["idle_in_transaction_session_timeout"] = _statement_timeout_ms * 3
     # PostgreSQL's default of 4 prices a random read as a spinning disk's. On SSDs and
     # cached data (1.1 is the usual advice) it lets a user's own index win for small
-    # task sets: a 200-task user's search takes 0.3 ms instead of 4-8 ms through a
-    # trigram bitmap over every user's tasks; a 100k-task user still gets the trigrams.
+    # task sets, instead of a trigram bitmap over every user's tasks; a user with very
+    # many tasks still gets the trigrams.
     if _random_page_cost := os.environ.get("DATABASE_RANDOM_PAGE_COST", "1.1"):
         _session["random_page_cost"] = float(_random_page_cost)
     if _session:

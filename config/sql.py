@@ -19,7 +19,7 @@ def fetch_instance(model: type[M], sql: str, params: Sequence[Any]) -> M | None:
     `sql` yields every concrete column in field order: the model's own default query
     compiled once by its queryset, or an UPDATE with `returning(model)`. Each call
     then costs a query and `Model.from_db`, without RawQuerySet's per-call column
-    mapping (auth's user lookup: 222 -> 150 µs).
+    mapping.
     """
     alias = model._default_manager.db
     connection = connections[alias]

@@ -49,8 +49,8 @@ async def _lifespan(app: "ASGIApp", started: "asyncio.Future[None]") -> None:
 def _start() -> "ASGIMiddleware":
     """The MCP app on an event loop thread, its lifespan started, and a WSGI face on it.
 
-    Imported here, not at start-up: the SDK and its dependencies take ~1 s to import and
-    ~27 MiB per worker, which a worker that only ever serves REST never pays.
+    Imported here, not at start-up: the SDK and its dependencies are slow to import and
+    take memory in every worker, which a worker that only ever serves REST never pays.
     """
     from a2wsgi import ASGIMiddleware
 

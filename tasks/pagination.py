@@ -80,7 +80,7 @@ class TaskPagination(LimitOffsetPagination):
             self.last_change = max(map(row_seq, page), default=0)
         else:
             # Columns of the (user, change_seq, completed) index only, not the id:
-            # PostgreSQL counts from the index alone, 100,000 tasks in 10 ms instead of 24.
+            # PostgreSQL counts from the index alone, without visiting the table.
             counts = queryset.aggregate(**SET_AGGREGATES)
             self.count, self.completed_count = counts["n_total"], counts["n_completed"]
             self.last_change = counts["last_change"] or 0

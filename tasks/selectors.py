@@ -46,9 +46,8 @@ def task_get(*, user: User, task_id: Any) -> Task:
 
     Raises Task.DoesNotExist alike for a missing id, a malformed one and another
     user's: ids never leak. The SQL is task_queryset's own, built once: the ORM
-    would build and compile it again on every call (316 -> 150 µs of CPU), and
-    RawQuerySet would map its columns again on every call (317 -> 194 µs, measured
-    on a slower day).
+    would build and compile it again on every call (see fetch_instance for why not a
+    RawQuerySet).
     """
     compiled = _task_get_sql()
     return fetch_task(compiled.sql, compiled.bind(user.pk, task_db_id(task_id)))
@@ -145,8 +144,8 @@ class TaskListRows:
 
     On PostgreSQL a page runs SQL built once per worker for each set of filter, search
     and sort parameters (and day: `overdue` compares with today), with the owner and
-    the page bound as parameters. Building and compiling the ORM query was 60% of a
-    200-task list's CPU (bench: 1.66 of 2.68 ms). Anything else, counts included,
+    the page bound as parameters: building and compiling the ORM query was most of a
+    list's CPU. Anything else, counts included,
     builds the query as before.
     """
 

@@ -96,10 +96,9 @@ def task_rows(queryset: QuerySet[Task]) -> QuerySet:
     """The queryset's tasks as rows for TaskSerializer to list, not model instances.
 
     On PostgreSQL, TaskRow dicts: the id, due date and timestamps come as text already
-    in the API's format, so a row is its own representation. Django's timestamptz
-    loader parses each value in Python, which was a third of a 1000-task list's cost
-    (bench: 10.1 -> 3.6 ms of CPU to fetch 1000 rows); with nothing left to format
-    per field, a 1000-task list went 11.2 -> 7.5 ms of CPU in all. Tags come as JSON
+    in the API's format, so a row is its own representation: Django's timestamptz
+    loader would parse each value in Python, a large share of a long list's cost,
+    only for the serializer to format it again. Tags come as JSON
     text that orjson decodes, instead of JSONField's converter and json.loads.
     Elsewhere (SQLite), named tuples. Still a queryset, so pagination can slice and
     count it. Each row also carries its `change_seq` (see row_seq), for the ETag.
@@ -214,7 +213,7 @@ class TaskSerializer(serializers.ModelSerializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         # ModelSerializer inspects the model to build the same fields for every
         # instance; build them once per class, then copy (as DRF copies declared
-        # fields): a write's serializer 0.5 -> 0.1 ms of CPU.
+        # fields): most of a write's serializer cost was this inspection.
         built = type(self).__dict__.get("_built_fields")
         if built is None:
             built = super().get_fields()

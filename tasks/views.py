@@ -270,7 +270,7 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
 
     def get_object(self) -> Task:
         # DRF's get_object, minus filter_queryset: filters, search and ordering describe
-        # lists, and building their django-filter form was a third of a GET's CPU.
+        # lists, and building their django-filter form is costly for a read of one task.
         # Task.DoesNotExist (missing, malformed or another user's id) is the handler's 404.
         task = selectors.task_get(user=self.request.user, task_id=self.kwargs["pk"])
         self.check_object_permissions(self.request, task)
