@@ -84,7 +84,7 @@ Operations = Annotated[
                          "(as create_task); update: the fields to change (as update_task)."},
                 "completed": {"type": "boolean",
                               "description": "complete: the value to set; left out, it toggles."},
-                "if_match": {"type": "integer", "minimum": 1,
+                "if_match": {"type": "integer", "minimum": 1, "maximum": Task.MAX_VERSION,
                              "description": "update, complete, delete: the version it is for."},
             },
         },

@@ -298,7 +298,10 @@ class _CreateOperation(serializers.Serializer):
 class _IfMatch(serializers.Serializer):
     id = serializers.UUIDField()
     if_match = serializers.IntegerField(
-        min_value=1, required=False, help_text="Apply only while the task is at this version."
+        min_value=1,
+        max_value=Task.MAX_VERSION,  # as BatchOperationSerializer enforces
+        required=False,
+        help_text="Apply only while the task is at this version.",
     )
 
 
