@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.load import MIX, WHOLE_LIST_OPS
+from bench.profile import profile_lines
 
 # Issue 6's targets.
 OTHER_P95_MS, OTHER_P99_MS = 25, 50
@@ -359,6 +360,8 @@ def summary(result: dict[str, Any]) -> str:
         parts.append(hostile_lines(result["paced"], result["hostile"]))
     if result.get("saturation"):
         parts.append(saturation_table(result["saturation"]))
+    if result.get("profiles"):
+        parts.append("\n".join(profile_lines(result["profiles"])))
     if refetch := refetch_lines(result):
         parts.append(
             "Refetch: an unchanged 1000-task list with If-None-Match (304) vs the plain list\n"

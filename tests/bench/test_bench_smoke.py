@@ -77,7 +77,10 @@ def test_seed_counts_and_better_auth_shaped_tokens(dataset):
         "id", "sub", "exp", "iss", "aud",
     ]  # fmt: skip
     assert claims["sub"] == claims["id"] == dataset.regular[0].id
-    assert len(dataset.delete_pool) == TINY.delete_pool
+    # The writers' sampled ids stay out of the pool: the write scenarios PUT and toggle them.
+    assert len(dataset.delete_pool) == TINY.delete_pool - TINY.writer_users * TINY.sample_ids
+    pool_ids = {task_id for _, task_id in dataset.delete_pool}
+    assert not pool_ids & {task_id for user in dataset.writers for task_id in user.task_ids}
 
 
 def test_ceiling_answers_every_request_shape(dataset):
