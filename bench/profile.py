@@ -20,7 +20,7 @@ FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 # A sample belongs to the first of these found anywhere on its stack: these layers
 # call SQL and DRF code that is still theirs.
 ENCLOSING = (
-    ("rate limit", ("ratelimit/",), ()),
+    ("rate limit", ("ratelimit/limits.py", "ratelimit/throttling.py"), ()),
     ("commit", (), ("commit", "_commit")),
     ("authentication", ("accounts/authentication.py", "accounts/tokens.py", "jwt/"), ()),
 )
@@ -34,7 +34,8 @@ INNERMOST = (
     ("rendering", ("rest_framework/renderers.py", "config/renderers.py", "json/", "orjson")),
     ("middleware", ("django/middleware/", "django/contrib/sessions/", "django/contrib/messages/",
                     "django/contrib/auth/middleware.py", "django/utils/deprecation.py",
-                    "corsheaders/", "whitenoise/", "config/middleware.py")),
+                    "corsheaders/", "whitenoise/", "config/middleware.py",
+                    "ratelimit/middleware.py")),
     ("DRF", ("rest_framework/",)),
     ("app code", ("tasks/", "accounts/", "config/")),
     ("Django request/URLs/HTTP", ("django/",)),
@@ -70,7 +71,9 @@ def layer_of(stack: tuple[str, ...]) -> str:
                 name in names and ("django/db/" in file or "psycopg/" in file)
             ):
                 return layer
-    for _name, file, _ in reversed(frames):
+    for name, file, _ in reversed(frames):
+        if name == "to_representation":  # a serializer's output side: rendering
+            return "rendering"
         for layer, files in INNERMOST:
             if any(part in file for part in files):
                 return layer

@@ -172,3 +172,51 @@ def test_the_report_gives_ed25519s_own_cost_beside_a_first_verification():
         False,
         "token first verification 128 µs (< 100; Ed25519 alone 117 µs on this host)",
     ) in (check_targets({"micro": micro}))
+
+
+def test_the_write_scenarios_write_as_their_users():
+    by_name = {scenario.name: scenario for scenario in SATURATION}
+    assert set(by_name["writers"].mix) == {"create_writer", "put_writer", "toggle_writer", "delete"}
+    assert set(by_name["write_storm"].mix) == {
+        "create_storm",
+        "put_storm",
+        "toggle_storm",
+        "delete",
+    }
+    assert by_name["write_storm"].lift_write_limit
+    assert not by_name["writers"].lift_write_limit
+
+
+def test_a_profile_folds_py_spys_stacks_by_self_time_and_layer(tmp_path):
+    from bench.__main__ import parse_args
+    from bench.profile import fold, profile_lines, read_stacks, write_speedscope
+
+    assert parse_args(["--profile", "create,put"]).profile == "create,put"
+    gunicorn = "run (gunicorn/workers/gthread.py:1);handle (gunicorn/workers/gthread.py:2)"
+    middleware = gunicorn + ";__call__ (django/utils/deprecation.py:3)"
+    raw = tmp_path / "profile-create-1.txt"
+    raw.write_text(
+        f"{gunicorn};select (selectors.py:4) 10\n"
+        f"{middleware};process_request (django/middleware/csrf.py:5) 5\n"
+        f"{middleware};dispatch (rest_framework/views.py:6);execute (psycopg/cursor.py:7) 20\n"
+        f"{middleware};allow_request (ratelimit/throttling.py:8);execute (psycopg/cursor.py:7) 5\n"
+        f"{middleware};dispatch (rest_framework/views.py:6);"
+        "commit (django/db/backends/base/base.py:9);commit (psycopg/connection.py:10) 5\n"
+        f"{middleware};render (rest_framework/renderers.py:11);dumps (orjson:0) 5\n"
+        "not a stack line\n"
+    )
+    stacks = read_stacks([raw, tmp_path / "absent.txt"])
+    found = fold(stacks)
+    assert found["samples"] == 50
+    assert found["top_self"][0] == ["execute (psycopg/cursor.py)", 50.0]
+    assert found["layers"] == {
+        "SQL": 40.0, "HTTP server (gunicorn)": 20.0, "middleware": 10.0, "rate limit": 10.0,
+        "commit": 10.0, "rendering": 10.0,
+    }  # fmt: skip
+    out = tmp_path / "p.speedscope.json"
+    write_speedscope(stacks, out, "create")
+    document = json.loads(out.read_text())
+    assert sum(document["profiles"][0]["weights"]) == 50
+    frames = document["shared"]["frames"]
+    assert {"name": "execute", "file": "psycopg/cursor.py", "line": 7} in frames
+    assert "  by layer: SQL 40.0%" in "\n".join(profile_lines({"create": found}))
