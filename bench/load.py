@@ -56,6 +56,7 @@ SATURATION = [
     Scenario("toggle", {"toggle": 1}, "PATCH .../complete"),
     Scenario("delete", {"delete_pool": 1}, "DELETE a task"),
     Scenario("profile", {"profile": 1}, "GET profile + stats"),
+    Scenario("mixed", MIX, "the realistic mix (80% reads, 20% writes)"),
     Scenario(
         "writers",
         {"create_writer": 3, "put_writer": 3, "toggle_writer": 3, "delete": 2},
@@ -67,7 +68,6 @@ SATURATION = [
         "one user's write storm, same mix (write limit lifted; its counter still counts)",
         lift_write_limit=True,
     ),
-    Scenario("mixed", MIX, "the realistic mix (80% reads, 20% writes)"),
 ]
 PACED = Scenario("users_100", MIX, "100 users, 0.2-0.8 s think time, realistic mix")
 
