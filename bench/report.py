@@ -114,6 +114,15 @@ def paced_table(run: dict) -> str:
     return f"{header}\n{table}"
 
 
+def _cpu_ratio(app: dict, ceiling: dict | None) -> str:
+    """CPU per request, the server's plus PostgreSQL's, as a multiple of the ceiling's."""
+    keys = ("server_cpu_ms_per_req", "db_cpu_ms_per_req")
+    if not ceiling or any(run.get(key) is None for run in (app, ceiling) for key in keys):
+        return "-"
+    theirs = sum(ceiling[key] for key in keys)
+    return f"{sum(app[key] for key in keys) / theirs:.2f}" if theirs else "-"
+
+
 def saturation_table(results: list[dict]) -> str:
     rows = []
     for item in results:
@@ -131,6 +140,8 @@ def saturation_table(results: list[dict]) -> str:
                 _ms(app["server_cpu_ms_per_req"]),
                 _ms(ceiling["server_cpu_ms_per_req"]) if ceiling else "-",
                 _ms(app["db_cpu_ms_per_req"]),
+                _ms(ceiling["db_cpu_ms_per_req"]) if ceiling else "-",
+                _cpu_ratio(app, ceiling),
             ]
         )
     headers = [
@@ -145,6 +156,8 @@ def saturation_table(results: list[dict]) -> str:
         "app cpu ms/req",
         "ceil cpu ms/req",
         "pg cpu ms/req",
+        "ceil pg ms/req",
+        "cpu x ceil",
     ]
     return "Saturation (100 connections, no think time)\n" + _table(headers, rows)
 

@@ -220,3 +220,21 @@ def test_a_profile_folds_py_spys_stacks_by_self_time_and_layer(tmp_path):
     frames = document["shared"]["frames"]
     assert {"name": "execute", "file": "psycopg/cursor.py", "line": 7} in frames
     assert "  by layer: SQL 40.0%" in "\n".join(profile_lines({"create": found}))
+
+
+def test_the_saturation_table_gives_cpu_per_request_as_a_multiple_of_the_ceilings():
+    from bench.report import saturation_table
+
+    def run(rps, server, db):
+        latency = {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "errors": 0, "exhausted_threads": 0}
+        return {"rps": rps, "server_cpu_ms_per_req": server, "db_cpu_ms_per_req": db, **latency}
+
+    item = {
+        "scenario": "create",
+        "ratio": 0.5,
+        "app": run(500, 2.4, 1.2),
+        "ceiling": run(1000, 0.8, 0.4),
+    }
+    row = saturation_table([item]).splitlines()[-1].split()
+    assert row[0] == "create"
+    assert row[-3:] == ["1.2", "0.4", "3.00"]
