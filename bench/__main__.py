@@ -30,6 +30,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench import profile as profiling
 from bench import seed as seeding
 from bench.hostile import Attack
 from bench.load import PACED, SATURATION, Run, Scenario, merge_runs, run_wrk
@@ -82,7 +83,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         metavar="SCENARIO",
-        help="also record a py-spy profile of the app's workers during this saturation scenario",
+        default="",
+        help="comma-separated saturation scenarios to run once more while py-spy records "
+        "the app's workers: top frames by self time, layers, speedscope file",
     )
     args = parser.parse_args(argv)
     args.seconds = args.seconds or (3 if args.quick else 10)
@@ -166,6 +169,9 @@ class Bench:
         self.wrk_log = self.run_dir / "wrk.log"
         self.result: dict = {"started": stamp, "machine": machine(), "args": vars(args)}
         self.deadline = time.monotonic() + args.budget
+        self.profiled = {name for name in args.profile.split(",") if name}
+        self.pg_stat = False
+        self._unlimited: Gunicorn | None = None
 
     # -- database -------------------------------------------------------------
     def start_database(self) -> str:
@@ -174,11 +180,17 @@ class Bench:
         server = PostgresServer()
         self.stack.callback(shutil.rmtree, server.root, True)
         server.init()
+        control = Path("/usr/share/postgresql") / server.bindir.parent.name / "extension"
+        if self.profiled and (control / "pg_stat_statements.control").exists():
+            with (server.datadir / "postgresql.conf").open("a") as conf:
+                conf.write("shared_preload_libraries = 'pg_stat_statements'\n")
+            self.pg_stat = True
         server.start()
         self.stack.callback(server.stop)
         self.pg_datadir = server.datadir
         self.result["machine"]["postgresql"] = server.version()
         log(f"{server.version()} on 127.0.0.1:{server.port}")
+        self.db_url = server.url
         return server.url
 
     def migrate(self, url: str) -> None:
@@ -198,6 +210,8 @@ class Bench:
             dataset = seeding.seed(conn, sizes, issuer=ISSUER)
             started = time.perf_counter()
             conn.execute("VACUUM ANALYZE task")  # visibility map: index-only counts, as in prod
+            if self.pg_stat:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             vacuum = time.perf_counter() - started
             size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
             db_size = size.fetchone()[0]
@@ -284,6 +298,22 @@ class Bench:
         }
         return servers
 
+    def unlimited_app(self, app: Gunicorn, dataset: seeding.Dataset) -> Gunicorn:
+        """The app again with the per-user write limit lifted (its counter upsert still
+        runs): one user's write storm measures the writes, not a stream of 429s."""
+        if self._unlimited is None:
+            env = {**app.env, "PORT": str(free_port()), "RATE_LIMIT_WRITES": "1000000000/minute"}
+            server = Gunicorn("app", self.args.app, env, self.run_dir / "app-unlimited.log")
+            self.stack.callback(server.stop)
+            server.start()
+            user = dataset.regular[0]
+            headers = {"Authorization": f"Bearer {user.token}", "X-Forwarded-Proto": "https"}
+            server.wait_ready(f"/api/{user.id}/profile", headers)
+            log(f"app with the write limit lifted ready on {server.url}")
+            self.load(server, Scenario("warm-up", PACED.mix, "every operation"), 2, phase="warm")
+            self._unlimited = server
+        return self._unlimited
+
     def record_etags(self, app: Gunicorn, dataset: seeding.Dataset) -> None:
         """The ETag of each 1000-task user's default list, for the refetch scenario: what
         the frontend holds from its last fetch. Nothing writes to these users' tasks."""
@@ -357,14 +387,19 @@ class Bench:
             f"{run.errors} errors; attacker {attack.to_json()}")  # fmt: skip
 
     def profile(self, server: Gunicorn, scenario: Scenario) -> None:
-        """py-spy record of every app worker while the scenario runs again."""
-        py_spy = shutil.which("py-spy")
+        """py-spy record of every app worker while the scenario runs again: the raw
+        (collapsed) stacks per worker, one speedscope file, top frames by self time."""
+        py_spy = shutil.which("py-spy") or shutil.which(
+            "py-spy", path=str(Path(sys.executable).parent)
+        )
         if not py_spy:
-            log("py-spy not found: `uv pip install py-spy` to profile")
+            log("py-spy not found: `uv sync --group bench` to profile")
             return
-        recorders = []
+        self.pg_stat_reset()
+        outs, recorders = [], []
         for pid in server.workers():
             out = self.run_dir / f"profile-{scenario.name}-{pid}.txt"
+            outs.append(out)
             recorders.append(
                 subprocess.Popen(
                     [py_spy, "record", "--pid", str(pid), "--duration", str(self.args.seconds),
@@ -381,7 +416,37 @@ class Bench:
                     recorder.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     recorder.kill()
-        log(f"profiles (collapsed stacks) in {self.run_dir}/profile-{scenario.name}-*.txt")
+        stacks = profiling.read_stacks(outs)
+        found = profiling.fold(stacks)
+        speedscope = self.run_dir / f"profile-{scenario.name}.speedscope.json"
+        profiling.write_speedscope(stacks, speedscope, f"app workers, {scenario.name}")
+        found["speedscope"] = str(speedscope.relative_to(ROOT))
+        found["pg_stat_statements"] = self.pg_stat_top()
+        self.result.setdefault("profiles", {})[scenario.name] = found
+        for line in profiling.profile_lines({scenario.name: found}):
+            log(line)
+
+    # -- pg_stat_statements (only when profiling: it costs every statement a little) --
+    def pg_stat_reset(self) -> None:
+        if self.pg_stat:
+            with psycopg.connect(self.db_url, autocommit=True) as conn:
+                conn.execute("SELECT pg_stat_statements_reset()")
+
+    def pg_stat_top(self, top: int = 8) -> list[dict]:
+        if not self.pg_stat:
+            return []
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT query, calls, total_exec_time, mean_exec_time, "
+                "sum(total_exec_time) OVER () FROM pg_stat_statements "
+                "WHERE query NOT LIKE %s ORDER BY total_exec_time DESC LIMIT %s",
+                ["%pg_stat_statements%", top],
+            ).fetchall()
+        return [
+            {"query": " ".join(query.split()), "calls": calls, "mean_ms": round(mean, 4),
+             "share": round(100 * total / everything, 1) if everything else 0.0}
+            for query, calls, total, mean, everything in rows
+        ]  # fmt: skip
 
     def run(self) -> dict:
         url = self.start_database()
@@ -455,6 +520,8 @@ class Bench:
                 for name, server in servers.items()
                 if name == "app" or not scenario.app_only
             }
+            if scenario.lift_write_limit:
+                targets["app"] = self.unlimited_app(servers["app"], dataset)
             needed = len(targets) * (self.args.warmup + self.args.seconds + 3)
             if time.monotonic() + needed > self.deadline:
                 log(f"{scenario.name}: skipped, it would overrun the {self.args.budget}s budget")
@@ -489,8 +556,8 @@ class Bench:
             ceiling = f", ceiling {item['ceiling']['rps']:.0f} req/s" if "ceiling" in item else ""
             log(f"{scenario.name}: {item['app']['rps']:.0f} req/s{ceiling}, "
                 f"{item['app']['errors']} errors")  # fmt: skip
-            if self.args.profile == scenario.name:
-                self.profile(servers["app"], scenario)
+            if scenario.name in self.profiled:
+                self.profile(targets["app"], scenario)
         for name, server in servers.items():
             rss[name]["end"] = server.worker_rss()
         self.result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]

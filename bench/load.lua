@@ -110,6 +110,16 @@ local FILTERS = {
    "?priority=medium&sort_by=title&order=asc",
 }
 
+local function put_for(u)
+   local complete = nil
+   if math.random() < 0.3 then complete = math.random() < 0.5 end
+   return "PUT", "/api/" .. u.id .. "/tasks/" .. pick(u.tasks), u, task_body(complete)
+end
+
+local function toggle_for(u)
+   return "PATCH", "/api/" .. u.id .. "/tasks/" .. pick(u.tasks) .. "/complete", u
+end
+
 -- Each builder returns method, path, user, body and extra headers.
 local builders = {
    list200 = function()
@@ -154,15 +164,15 @@ local builders = {
       local u = pick(D.writers)
       return "POST", "/api/" .. u.id .. "/tasks", u, task_body(nil)
    end,
-   put = function()
-      local u = pick(D.regular)
-      local complete = nil
-      if math.random() < 0.3 then complete = math.random() < 0.5 end
-      return "PUT", "/api/" .. u.id .. "/tasks/" .. pick(u.tasks), u, task_body(complete)
-   end,
-   toggle = function()
-      local u = pick(D.regular)
-      return "PATCH", "/api/" .. u.id .. "/tasks/" .. pick(u.tasks) .. "/complete", u
+   put = function() return put_for(pick(D.regular)) end,
+   put_writer = function() return put_for(pick(D.writers)) end,
+   put_storm = function() return put_for(D.writers[1]) end,
+   toggle = function() return toggle_for(pick(D.regular)) end,
+   toggle_writer = function() return toggle_for(pick(D.writers)) end,
+   toggle_storm = function() return toggle_for(D.writers[1]) end,
+   create_storm = function()
+      local u = D.writers[1]
+      return "POST", "/api/" .. u.id .. "/tasks", u, task_body(nil)
    end,
    profile = function()
       local u = pick(D.regular)

@@ -30,6 +30,7 @@ class Scenario:
     mix: dict[str, int]
     description: str
     app_only: bool = False  # the ceiling has no counterpart (conditional requests)
+    lift_write_limit: bool = False  # served by a second app whose write limit is lifted
 
     @property
     def mix_env(self) -> str:
@@ -56,6 +57,17 @@ SATURATION = [
     Scenario("delete", {"delete_pool": 1}, "DELETE a task"),
     Scenario("profile", {"profile": 1}, "GET profile + stats"),
     Scenario("mixed", MIX, "the realistic mix (80% reads, 20% writes)"),
+    Scenario(
+        "writers",
+        {"create_writer": 3, "put_writer": 3, "toggle_writer": 3, "delete": 2},
+        "every writer user (100; 20 quick) writes its own tasks: create/PUT/toggle/delete",
+    ),
+    Scenario(
+        "write_storm",
+        {"create_storm": 3, "put_storm": 3, "toggle_storm": 3, "delete": 2},
+        "one user's write storm, same mix (write limit lifted; its counter still counts)",
+        lift_write_limit=True,
+    ),
 ]
 PACED = Scenario("users_100", MIX, "100 users, 0.2-0.8 s think time, realistic mix")
 

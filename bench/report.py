@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.load import MIX, WHOLE_LIST_OPS
+from bench.profile import profile_lines
 
 # Issue 6's targets.
 OTHER_P95_MS, OTHER_P99_MS = 25, 50
@@ -113,6 +114,15 @@ def paced_table(run: dict) -> str:
     return f"{header}\n{table}"
 
 
+def _cpu_ratio(app: dict, ceiling: dict | None) -> str:
+    """CPU per request, the server's plus PostgreSQL's, as a multiple of the ceiling's."""
+    keys = ("server_cpu_ms_per_req", "db_cpu_ms_per_req")
+    if not ceiling or any(run.get(key) is None for run in (app, ceiling) for key in keys):
+        return "-"
+    theirs = sum(ceiling[key] for key in keys)
+    return f"{sum(app[key] for key in keys) / theirs:.2f}" if theirs else "-"
+
+
 def saturation_table(results: list[dict]) -> str:
     rows = []
     for item in results:
@@ -130,6 +140,8 @@ def saturation_table(results: list[dict]) -> str:
                 _ms(app["server_cpu_ms_per_req"]),
                 _ms(ceiling["server_cpu_ms_per_req"]) if ceiling else "-",
                 _ms(app["db_cpu_ms_per_req"]),
+                _ms(ceiling["db_cpu_ms_per_req"]) if ceiling else "-",
+                _cpu_ratio(app, ceiling),
             ]
         )
     headers = [
@@ -144,6 +156,8 @@ def saturation_table(results: list[dict]) -> str:
         "app cpu ms/req",
         "ceil cpu ms/req",
         "pg cpu ms/req",
+        "ceil pg ms/req",
+        "cpu x ceil",
     ]
     return "Saturation (100 connections, no think time)\n" + _table(headers, rows)
 
@@ -359,6 +373,8 @@ def summary(result: dict[str, Any]) -> str:
         parts.append(hostile_lines(result["paced"], result["hostile"]))
     if result.get("saturation"):
         parts.append(saturation_table(result["saturation"]))
+    if result.get("profiles"):
+        parts.append("\n".join(profile_lines(result["profiles"])))
     if refetch := refetch_lines(result):
         parts.append(
             "Refetch: an unchanged 1000-task list with If-None-Match (304) vs the plain list\n"

@@ -375,8 +375,9 @@ def seed(
                     ids.append(str(row[0]))
                 user.task_count = count
                 user.task_ids = rng.sample(ids, min(sizes.sample_ids, len(ids)))
-                if writer is not None:
-                    delete_pool.extend((writer, task_id) for task_id in ids)
+                if writer is not None:  # the sampled ids stay, for the writers' PUT/toggle
+                    kept = set(user.task_ids)
+                    delete_pool.extend((writer, task_id) for task_id in ids if task_id not in kept)
         cur.execute("SELECT setval('task_change_seq', %s)", [change_seq + 1])
         if rebuild_indexes:
             cur.execute("SET LOCAL session_replication_role = origin")

@@ -77,7 +77,10 @@ def test_seed_counts_and_better_auth_shaped_tokens(dataset):
         "id", "sub", "exp", "iss", "aud",
     ]  # fmt: skip
     assert claims["sub"] == claims["id"] == dataset.regular[0].id
-    assert len(dataset.delete_pool) == TINY.delete_pool
+    # The writers' sampled ids stay out of the pool: the write scenarios PUT and toggle them.
+    assert len(dataset.delete_pool) == TINY.delete_pool - TINY.writer_users * TINY.sample_ids
+    pool_ids = {task_id for _, task_id in dataset.delete_pool}
+    assert not pool_ids & {task_id for user in dataset.writers for task_id in user.task_ids}
 
 
 def test_ceiling_answers_every_request_shape(dataset):
@@ -169,3 +172,69 @@ def test_the_report_gives_ed25519s_own_cost_beside_a_first_verification():
         False,
         "token first verification 128 µs (< 100; Ed25519 alone 117 µs on this host)",
     ) in (check_targets({"micro": micro}))
+
+
+def test_the_write_scenarios_write_as_their_users():
+    by_name = {scenario.name: scenario for scenario in SATURATION}
+    assert set(by_name["writers"].mix) == {"create_writer", "put_writer", "toggle_writer", "delete"}
+    assert set(by_name["write_storm"].mix) == {
+        "create_storm",
+        "put_storm",
+        "toggle_storm",
+        "delete",
+    }
+    assert by_name["write_storm"].lift_write_limit
+    assert not by_name["writers"].lift_write_limit
+
+
+def test_a_profile_folds_py_spys_stacks_by_self_time_and_layer(tmp_path):
+    from bench.__main__ import parse_args
+    from bench.profile import fold, profile_lines, read_stacks, write_speedscope
+
+    assert parse_args(["--profile", "create,put"]).profile == "create,put"
+    gunicorn = "run (gunicorn/workers/gthread.py:1);handle (gunicorn/workers/gthread.py:2)"
+    middleware = gunicorn + ";__call__ (django/utils/deprecation.py:3)"
+    raw = tmp_path / "profile-create-1.txt"
+    raw.write_text(
+        f"{gunicorn};select (selectors.py:4) 10\n"
+        f"{middleware};process_request (django/middleware/csrf.py:5) 5\n"
+        f"{middleware};dispatch (rest_framework/views.py:6);execute (psycopg/cursor.py:7) 20\n"
+        f"{middleware};allow_request (ratelimit/throttling.py:8);execute (psycopg/cursor.py:7) 5\n"
+        f"{middleware};dispatch (rest_framework/views.py:6);"
+        "commit (django/db/backends/base/base.py:9);commit (psycopg/connection.py:10) 5\n"
+        f"{middleware};render (rest_framework/renderers.py:11);dumps (orjson:0) 5\n"
+        "not a stack line\n"
+    )
+    stacks = read_stacks([raw, tmp_path / "absent.txt"])
+    found = fold(stacks)
+    assert found["samples"] == 50
+    assert found["top_self"][0] == ["execute (psycopg/cursor.py)", 50.0]
+    assert found["layers"] == {
+        "SQL": 40.0, "HTTP server (gunicorn)": 20.0, "middleware": 10.0, "rate limit": 10.0,
+        "commit": 10.0, "rendering": 10.0,
+    }  # fmt: skip
+    out = tmp_path / "p.speedscope.json"
+    write_speedscope(stacks, out, "create")
+    document = json.loads(out.read_text())
+    assert sum(document["profiles"][0]["weights"]) == 50
+    frames = document["shared"]["frames"]
+    assert {"name": "execute", "file": "psycopg/cursor.py", "line": 7} in frames
+    assert "  by layer: SQL 40.0%" in "\n".join(profile_lines({"create": found}))
+
+
+def test_the_saturation_table_gives_cpu_per_request_as_a_multiple_of_the_ceilings():
+    from bench.report import saturation_table
+
+    def run(rps, server, db):
+        latency = {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "errors": 0, "exhausted_threads": 0}
+        return {"rps": rps, "server_cpu_ms_per_req": server, "db_cpu_ms_per_req": db, **latency}
+
+    item = {
+        "scenario": "create",
+        "ratio": 0.5,
+        "app": run(500, 2.4, 1.2),
+        "ceiling": run(1000, 0.8, 0.4),
+    }
+    row = saturation_table([item]).splitlines()[-1].split()
+    assert row[0] == "create"
+    assert row[-3:] == ["1.2", "0.4", "3.00"]
