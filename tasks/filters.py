@@ -1,5 +1,6 @@
 """Query-string filtering and ordering of a user's tasks (django-filter + DRF backends)."""
 
+import re
 from typing import Any
 
 import django_filters
@@ -154,6 +155,9 @@ PRIORITY_RANK = Case(
 )
 
 
+MAX_ORDERING_LENGTH = 200
+
+
 class TaskOrderingFilter(filters.OrderingFilter):
     """DRF's `ordering=-created_at`, plus the frontend's `sort_by=` and `order=asc|desc`.
 
@@ -182,13 +186,17 @@ class TaskOrderingFilter(filters.OrderingFilter):
         if sort_by and terms:
             raise ValidationError({self.sort_param: ["Use either `sort_by` or `ordering`."]})
         if terms:
-            if len(terms) > 200:  # every field once, with `-` and commas, fits easily
+            if len(terms) > MAX_ORDERING_LENGTH:  # every field once, with `-` and commas, fits
                 raise ValidationError({self.ordering_param: ["At most 200 characters."]})
-            fields = [term.strip() for term in terms.split(",") if term.strip()]
+            fields = [term.strip() for term in terms.split(",")]
             if len(fields) > len(view.ordering_fields):
                 limit = len(view.ordering_fields)
                 raise ValidationError({self.ordering_param: [f"At most {limit} fields."]})
             self._check_fields(self.ordering_param, [f.removeprefix("-") for f in fields], view)
+            if not re.fullmatch(self._ordering_pattern(view), terms):  # the schema's own rule
+                raise ValidationError(
+                    {self.ordering_param: ["Comma-separated fields, `-` for descending."]}
+                )
             return fields
         if sort_by or order:
             sort_by = sort_by or "created_at"
@@ -221,9 +229,15 @@ class TaskOrderingFilter(filters.OrderingFilter):
             value, descending=descending, nulls_last=True if field == "due_date" else None
         )
 
-    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+    @staticmethod
+    def _ordering_pattern(view: Any) -> str:
+        """`ordering` as the schema publishes it: 1 to len(fields) terms, spaces around."""
         fields = list(view.ordering_fields)
         term = f" *-?({'|'.join(fields)}) *"
+        return f"{term}(,{term}){{0,{len(fields) - 1}}}"
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        fields = list(view.ordering_fields)
         return [
             {
                 "name": self.sort_param,
@@ -245,7 +259,11 @@ class TaskOrderingFilter(filters.OrderingFilter):
                 "in": "query",
                 "description": "DRF-style ordering: comma-separated fields, `-` for descending, "
                 f"from {', '.join(fields)}. Not together with `sort_by`.",
-                "schema": {"type": "string", "pattern": f"^{term}(,{term})*$"},
+                "schema": {
+                    "type": "string",
+                    "pattern": f"^{self._ordering_pattern(view)}$",
+                    "maxLength": MAX_ORDERING_LENGTH,
+                },
             },
         ]
 

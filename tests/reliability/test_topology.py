@@ -36,7 +36,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the servers see committe
 REQUEST_TIMEOUT_MS = 2000  # DATABASE_REQUEST_TIMEOUT_MS of the instances (default: 5000)
 KEY_CACHE_SECONDS = 2  # BETTER_AUTH_KEY_CACHE_SECONDS of the instances (default: 30)
 # A request's time beyond its database wait: routing, Python, a loaded 2-core host.
-SLACK_SECONDS = 1.0
+SLACK_SECONDS = 2.0  # seen over 1 s once in a full run on a loaded host
 
 
 @dataclass
