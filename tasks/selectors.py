@@ -98,15 +98,10 @@ def task_list(*, user: User, params: Mapping[str, str]) -> TaskPage:
     return paginator.task_page
 
 
-def task_last_position(*, user: User) -> int | None:
-    """The largest `position` among `user`'s tasks (None without tasks); SQL built once."""
-    rows = _last_position_sql().fetchall(user.pk)
-    return rows[0][0] if rows else None
-
-
 def task_count_and_last_position(*, user: User, count_up_to: int) -> tuple[int, int | None]:
     """How many tasks `user` owns, counted up to `count_up_to` at most (so it costs at
-    most that many index entries), and task_last_position: one query."""
+    most that many index entries), and the largest `position` among them (None without
+    tasks): one query."""
     last = _last_position_sql()
     sql = (
         f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {_TASK_TABLE} WHERE user_id = %s "

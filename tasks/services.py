@@ -25,7 +25,6 @@ from tasks.selectors import (
     task_count_and_last_position,
     task_db_id,
     task_get,
-    task_last_position,
     task_queryset,
 )
 
@@ -80,13 +79,17 @@ def task_create(*, user: User, **fields: Any) -> Task:
     lock, so concurrent creates get distinct positions, and the INSERT returns it: one
     statement where a read of the last position and the insert were two.
     """
-    check_task_quota(user=user)
     postgresql = _vendor() == "postgresql"
-    if fields.get("position") is None:
+    append = fields.get("position") is None
+    quota = settings.TASK_QUOTA_PER_USER
+    last = None
+    if quota > 0 or (append and not postgresql):  # the quota's count and the last position
+        owned, last = task_count_and_last_position(user=user, count_up_to=quota)
+        check_task_quota(user=user, owned=owned)
+    if append:
         if postgresql:
             fields["position"] = APPEND
         else:  # SQLite writes one transaction at a time; its trigger cannot return values
-            last = task_last_position(user=user)
             fields["position"] = 0 if last is None else min(last + 1, Task.MAX_POSITION)
     task = Task(user=user, **fields)
     if task.completed:
