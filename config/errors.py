@@ -165,14 +165,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = error_body(response.status_code, _first_message(details), details)
-    elif details := getattr(exc, "details", None):  # the current task, the failed operation
+    else:  # `details`: the current task, the failed operation, when to retry
         code = getattr(exc, "error_code", None)
-        response.data = error_body(
-            response.status_code, _first_message(response.data), details, code
-        )
-    else:
-        code = getattr(exc, "error_code", None)
-        details = getattr(exc, "error_details", None)
+        details = getattr(exc, "details", None)
         response.data = error_body(
             response.status_code, _first_message(response.data), details, code
         )

@@ -107,7 +107,7 @@ class RateLimited(Throttled):
     def __init__(self, retry_after: int, what: str) -> None:
         super().__init__(wait=retry_after, detail=f"{what}; retry in {retry_after} seconds.")
         self.retry_after = retry_after
-        self.error_details = {"retry_after": retry_after}
+        self.details = {"retry_after": retry_after}
 
 
 # Services: what every transport (REST, MCP over HTTP or stdio, batch endpoints) calls.
