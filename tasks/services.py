@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.db.models import BooleanField, Count, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from accounts.models import User
@@ -37,12 +38,11 @@ class IdempotencyKeyReused(Exception):
 
 def check_task_quota(*, user: User, adding: int = 1, owned: int | None = None) -> None:
     """QuotaExceeded (409 QUOTA_EXCEEDED) when `user` owning `adding` more tasks would pass
-    TASK_QUOTA_PER_USER. Every create checks it (REST, MCP, each create of a batch).
+    TASK_QUOTA_PER_USER. Every create checks it (REST, MCP, each create of a batch): on
+    PostgreSQL inside its INSERT (task_create), elsewhere by this.
 
     `owned` when the caller counted already. The count stops at the quota, so it costs
-    at most that many index entries however many tasks a user has. Creates racing each
-    other may each see room: a user can end up over the quota by at most the number of
-    creates in flight at once.
+    at most that many index entries however many tasks a user has.
     """
     quota = settings.TASK_QUOTA_PER_USER
     if quota <= 0:
@@ -50,9 +50,13 @@ def check_task_quota(*, user: User, adding: int = 1, owned: int | None = None) -
     if owned is None:
         owned, _ = task_count_and_last_position(user=user, count_up_to=quota)
     if owned + adding > quota:
-        raise QuotaExceeded(
-            f"Task quota reached: at most {quota} tasks per user. Delete some to add more."
-        )
+        raise _quota_exceeded(quota)
+
+
+def _quota_exceeded(quota: int) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"Task quota reached: at most {quota} tasks per user. Delete some to add more."
+    )
 
 
 class VersionMismatch(Exception):
@@ -74,35 +78,56 @@ APPEND = -1  # a position the database turns into "after the user's last task"
 def task_create(*, user: User, **fields: Any) -> Task:
     """Create a task for `user`; without a position it goes to the end of their list.
 
-    QuotaExceeded when the user already owns TASK_QUOTA_PER_USER tasks (a count that
-    stops at the quota). On PostgreSQL the insert trigger appends it under the user's
-    lock, so concurrent creates get distinct positions, and the INSERT returns it: one
-    statement where a read of the last position and the insert were two.
+    QuotaExceeded when the user already owns TASK_QUOTA_PER_USER tasks. On PostgreSQL
+    it is one INSERT ... RETURNING, and with a quota an `INSERT ... SELECT ... WHERE
+    task_quota_allows(...)`: the count the triggers keep, read under the user's lock
+    (migration 0007), so creates racing each other never pass the quota together. The
+    insert trigger appends the task under that lock: concurrent creates get distinct
+    positions.
     """
-    postgresql = _vendor() == "postgresql"
-    append = fields.get("position") is None
+    if _vendor() != "postgresql":
+        return _sqlite_create(user, fields)
+    if fields.get("position") is None:
+        fields["position"] = APPEND
+    task = Task(user=user, **fields)
+    if task.completed:
+        task.set_completed(True)
     quota = settings.TASK_QUOTA_PER_USER
-    last = None
-    if quota > 0 or (append and not postgresql):  # the quota's count and the last position
+    query = InsertQuery(Task)
+    query.insert_values(Task._meta.local_concrete_fields, [task])
+    compiler = query.get_compiler(Task.objects.db)
+    compiler.returning_fields = [Task._meta.get_field("position")]
+    [(sql, params)] = compiler.as_sql()
+    if quota > 0:  # INSERT ... VALUES (...) RETURNING -> INSERT ... SELECT ... WHERE
+        insert, values = sql.split(" VALUES (", 1)
+        values, returning = values.rsplit(") RETURNING ", 1)
+        sql = f"{insert} SELECT {values} WHERE {_QUOTA_ALLOWS} RETURNING {returning}"
+        params = (*params, user.pk, quota)
+    with compiler.connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise _quota_exceeded(quota)
+    task.position = row[0]
+    task._state.adding, task._state.db = False, Task.objects.db
+    return task
+
+
+_QUOTA_ALLOWS = "task_quota_allows(%s::text, %s::integer)"
+
+
+def _sqlite_create(user: User, fields: dict[str, Any]) -> Task:
+    """task_create on SQLite, which writes one transaction at a time: count, then insert."""
+    quota, append = settings.TASK_QUOTA_PER_USER, fields.get("position") is None
+    if quota > 0 or append:  # the quota's count and the last position: one query
         owned, last = task_count_and_last_position(user=user, count_up_to=quota)
         check_task_quota(user=user, owned=owned)
-    if append:
-        if postgresql:
-            fields["position"] = APPEND
-        else:  # SQLite writes one transaction at a time; its trigger cannot return values
+        if append:  # its trigger cannot return values
             fields["position"] = 0 if last is None else min(last + 1, Task.MAX_POSITION)
     task = Task(user=user, **fields)
     if task.completed:
         task.set_completed(True)
-    if postgresql and task.position == APPEND:
-        position = Task._meta.get_field("position")
-        meta = Task._meta
-        [(task.position,)] = Task.objects._insert(
-            [task], fields=meta.local_concrete_fields, returning_fields=[position]
-        )
-        task._state.adding, task._state.db = False, Task.objects.db
-    else:
-        task.save(force_insert=True)
+    task.save(force_insert=True)
     return task
 
 

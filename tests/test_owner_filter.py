@@ -77,7 +77,8 @@ def owner_filter_problems(sql: str, user_id: str) -> list[str]:
         if table not in OWNED_TABLES:
             continue
         if re.match(r"\s*INSERT\b", sql, re.IGNORECASE):
-            columns, _, values = sql.partition(" VALUES ")
+            # INSERT ... VALUES, or a create's INSERT ... SELECT ... WHERE (the quota)
+            columns, values = (re.split(r" (?:VALUES|SELECT) ", sql, maxsplit=1) + [""])[:2]
             if '"user_id"' not in columns or f"'{user_id}'" not in values:
                 problems.append(f"INSERT INTO {table} without its owner")
         elif not re.search(rf'"(?:{table}"\.")?user_id" = \'{re.escape(user_id)}\'', sql):
