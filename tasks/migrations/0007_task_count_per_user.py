@@ -23,27 +23,39 @@ from django.db import migrations
 
 sync = importlib.import_module("tasks.migrations.0006_sync_versions_changes_tombstones")
 
+# One more task for NEW's owner; the row is created with the first.
+ADD_ONE = """
+    INSERT INTO task_owner_count AS counted (user_id, tasks) VALUES (NEW.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET tasks = counted.tasks + 1;"""
+SUBTRACT_ONE = "UPDATE task_owner_count SET tasks = tasks - 1 WHERE user_id = OLD.user_id;"
+
+# 0006's tombstone trigger, which holds the user's lock, counts the deletion too; a
+# user being deleted (no tombstones then) loses their count.
+TOMBSTONE_0006 = next(sql for sql in sync.POSTGRESQL if "FUNCTION task_sync_tombstone()" in sql)
+TOMBSTONE = TOMBSTONE_0006.replace(
+    "    END IF;",
+    f"        {SUBTRACT_ONE}\n    ELSE\n"
+    "        DELETE FROM task_owner_count WHERE user_id = OLD.user_id;\n    END IF;",
+)
+assert TOMBSTONE != TOMBSTONE_0006
+
 POSTGRESQL = [
     "CREATE TABLE task_owner_count (user_id text PRIMARY KEY, tasks integer NOT NULL)",
     # Exact from the start: writers wait for the few statements of this migration.
     "LOCK TABLE task IN SHARE MODE",
     "INSERT INTO task_owner_count (user_id, tasks) "
     "SELECT user_id, count(*) FROM task GROUP BY user_id",
-    """
+    f"""
 CREATE OR REPLACE FUNCTION task_count_added() RETURNS trigger
 LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO task_owner_count AS counted (user_id, tasks) VALUES (NEW.user_id, 1)
-    ON CONFLICT (user_id) DO UPDATE SET tasks = counted.tasks + 1;
+BEGIN{ADD_ONE}
     RETURN NULL;
 END $$""",
-    """
+    f"""
 CREATE OR REPLACE FUNCTION task_count_moved() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE task_owner_count SET tasks = tasks - 1 WHERE user_id = OLD.user_id;
-    INSERT INTO task_owner_count AS counted (user_id, tasks) VALUES (NEW.user_id, 1)
-    ON CONFLICT (user_id) DO UPDATE SET tasks = counted.tasks + 1;
+    {SUBTRACT_ONE}{ADD_ONE}
     RETURN NULL;
 END $$""",
     """
@@ -53,22 +65,7 @@ BEGIN
     DELETE FROM task_owner_count;
     RETURN NULL;
 END $$""",
-    # 0006's tombstone trigger, which holds the user's lock, counts the deletion too.
-    """
-CREATE OR REPLACE FUNCTION task_sync_tombstone() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM "user" WHERE id = OLD.user_id) THEN
-        PERFORM task_sync_lock(OLD.user_id::text);
-        INSERT INTO task_tombstone (task_id, user_id, seq, deleted_at)
-        VALUES (OLD.id, OLD.user_id, nextval('task_change_seq'), clock_timestamp())
-        ON CONFLICT (task_id) DO UPDATE SET seq = excluded.seq, deleted_at = excluded.deleted_at;
-        UPDATE task_owner_count SET tasks = tasks - 1 WHERE user_id = OLD.user_id;
-    ELSE  -- the user is being deleted: so is their count
-        DELETE FROM task_owner_count WHERE user_id = OLD.user_id;
-    END IF;
-    RETURN NULL;
-END $$""",
+    TOMBSTONE,
     """
 CREATE OR REPLACE FUNCTION task_quota_allows(owner text, quota integer) RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
@@ -92,8 +89,7 @@ POSTGRESQL_REVERSE = [
     "DROP FUNCTION IF EXISTS task_count_added()",
     "DROP FUNCTION IF EXISTS task_count_moved()",
     "DROP FUNCTION IF EXISTS task_count_truncated()",
-    # 0006's tombstone trigger function, as it was.
-    next(sql for sql in sync.POSTGRESQL if "FUNCTION task_sync_tombstone()" in sql),
+    TOMBSTONE_0006,
     "DROP TABLE IF EXISTS task_owner_count",
 ]
 

@@ -81,10 +81,11 @@ def new_database() -> Iterator[Callable[[], str]]:
             )
 
 
-def migrate(database_url: str) -> None:
+def migrate(database_url: str, *target: str) -> None:
+    """`manage.py migrate` (to `target`: app and migration, if given) in a subprocess."""
     env = {**os.environ, "DATABASE_URL": database_url}
     result = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
+        [sys.executable, "manage.py", "migrate", *target, "--noinput"],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from tasks import services
 from tasks.models import Task
+from tests.accounts.test_migrations import _connect, _url, migrate, new_database  # noqa: F401
 from tests.factories import TaskFactory, UserFactory
 from tests.tasks.test_concurrency import run_in_threads
 
@@ -111,3 +112,32 @@ def test_racing_creates_never_pass_the_quota(settings):
     assert Task.objects.filter(user=user).count() == kept_count(user) == 5
     positions = list(Task.objects.filter(user=user).values_list("position", flat=True))
     assert len(set(positions)) == 5
+
+
+@pytest.mark.django_db
+def test_the_migration_counts_existing_tasks_and_reverses(new_database):  # noqa: F811
+    name = new_database()
+    migrate(_url(name), "tasks", "0006")
+    with _connect(name) as conn:
+        for user_id, tasks in (("u1", 3), ("u2", 1)):
+            conn.execute(
+                'INSERT INTO "user" (id, name, email, "emailVerified", "createdAt", '
+                '"updatedAt") VALUES (%s, %s, %s, true, now(), now())',
+                [user_id, user_id, f"{user_id}@example.com"],
+            )
+            for n in range(tasks):
+                conn.execute(
+                    "INSERT INTO task (id, user_id, title, description, completed, priority, "
+                    "category, tags, position, created_at, updated_at) VALUES (%s, %s, 't', "
+                    "'', false, 'medium', 'other', '[]', %s, now(), now())",
+                    [uuid.uuid4(), user_id, n],
+                )
+    migrate(_url(name))
+    with _connect(name) as conn:
+        counts = conn.execute("SELECT user_id, tasks FROM task_owner_count ORDER BY 1")
+        assert counts.fetchall() == [("u1", 3), ("u2", 1)]
+    migrate(_url(name), "tasks", "0006")
+    with _connect(name) as conn:
+        assert conn.execute("SELECT to_regclass('task_owner_count')").fetchone() == (None,)
+        conn.execute("DELETE FROM task WHERE user_id = 'u1'")  # 0006's tombstones again
+        assert conn.execute("SELECT count(*) FROM task_tombstone").fetchone() == (3,)
