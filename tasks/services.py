@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.db.models import BooleanField, Count, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.sql import InsertQuery
+from django.db.models.sql import DeleteQuery, InsertQuery
 from django.utils import timezone
 
 from accounts.models import User
@@ -196,15 +196,39 @@ def _set_completed_sql(completed: bool | None) -> Compiled:
 
 
 def task_delete(*, user: User, pk: Any, versions: Versions = None) -> None:
-    """Delete one of `user`'s tasks in one statement (nothing refers to tasks); the
-    database's trigger leaves a tombstone for the changes feed.
+    """Delete one of `user`'s tasks in one statement, run in autocommit (nothing refers
+    to tasks); the database's trigger leaves a tombstone for the changes feed.
 
-    Task.DoesNotExist, as in task_get, when it is missing, malformed or another user's.
+    QuerySet.delete() would wrap it in a transaction of its own: a BEGIN and a COMMIT,
+    two more round trips. Task.DoesNotExist, as in task_get, when it is missing,
+    malformed or another user's.
     """
-    deleted, _ = _one_task(user, pk, versions).delete()
+    if versions is None:  # the common case: its SQL built once
+        compiled = _delete_sql()
+        sql, params = compiled.sql, compiled.bind(*_owner_values(user), task_db_id(pk))
+    else:
+        sql, params = _delete_query(_one_task(user, pk, versions))
+    with connections[Task.objects.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        deleted = cursor.rowcount
     if not deleted:
         _missing(user, pk, versions)
     purge_tombstones_now_and_then()
+
+
+def _delete_query(queryset: QuerySet[Task]) -> tuple[str, list[Any]]:
+    sql, params = queryset.query.chain(DeleteQuery).get_compiler(queryset.db).as_sql()
+    return sql, list(params)
+
+
+@cache
+def _delete_sql() -> Compiled:
+    owner = User(pk=OWNER)
+    one_task = _locked(task_queryset(user=owner), owner, lock_owner=OWNER_LOCK).filter(pk=TASK_ID)
+    sql, params = _delete_query(one_task)
+    placeholders = (*_owner_placeholders(), task_db_id(TASK_ID))
+    slots = tuple(params.index(placeholder) for placeholder in placeholders)
+    return Compiled(sql, tuple(params), slots, one_task.db)
 
 
 class BatchOperationFailed(Exception):
