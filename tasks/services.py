@@ -143,11 +143,41 @@ def task_update(*, user: User, pk: Any, versions: Versions = None, **fields: Any
     if not fields:  # an empty PATCH: nothing to write
         return _check_version(task_get(user=user, task_id=pk), versions)
     now = timezone.now()
-    values = fields | {"updated_at": now, "version": F("version") + 1}
-    if fields.get("completed") is not None:
-        values |= Task.completion(fields["completed"], now, restamp=False)
-    compiled = compile_update(_one_task(user, pk, versions), values)
-    return _written(user, pk, versions, compiled.sql + returning(Task), compiled.bind())
+    completed = fields.get("completed")
+    if versions is not None:  # conditional: built per call (the versions vary)
+        values = fields | {"updated_at": now, "version": F("version") + 1}
+        if completed is not None:
+            values |= Task.completion(completed, now, restamp=False)
+        compiled = compile_update(_one_task(user, pk, versions), values)
+        return _written(user, pk, versions, compiled.sql + returning(Task), compiled.bind())
+    # Otherwise its SQL is built once per set of fields (a form sends the same ones).
+    connection = connections[Task.objects.db]
+    plain = [name for name in fields if name != "completed" or completed is None]
+    compiled = _update_sql(tuple(plain), completed)
+    prepared = [
+        Task._meta.get_field(name).get_db_prep_save(fields[name], connection) for name in plain
+    ]
+    stamps = [_stamp(now)] * (2 if completed is not None else 1)
+    params = compiled.bind(*_owner_values(user), task_db_id(pk), *prepared, *stamps)
+    return _written(user, pk, versions, compiled.sql, params)
+
+
+@lru_cache(maxsize=256)
+def _update_sql(plain: tuple[str, ...], completed: bool | None) -> Compiled:
+    """task_update's UPDATE ... RETURNING of the fields `plain` (values bound as
+    SQLUpdateCompiler prepares them: get_db_prep_save) and of `completed` if not None."""
+    owner = User(pk=OWNER)
+    one_task = _locked(task_queryset(user=owner), owner, lock_owner=OWNER_LOCK).filter(pk=TASK_ID)
+    slots = {name: f"{OWNER}-{name}" for name in plain}  # raw: no field prepares them
+    values: dict[str, Any] = {name: RawSQL("%s", [slot]) for name, slot in slots.items()}
+    values |= {"updated_at": _UPDATED_AT, "version": F("version") + 1}
+    stamps = [_stamp(_UPDATED_AT)]
+    if completed is not None:
+        values |= Task.completion(completed, _COMPLETED_AT, restamp=False)
+        stamps.insert(0, _stamp(_COMPLETED_AT))
+    placeholders = (*_owner_placeholders(), task_db_id(TASK_ID), *slots.values(), *stamps)
+    compiled = compile_update(one_task, values, *placeholders)
+    return compiled._replace(sql=compiled.sql + returning(Task))
 
 
 def task_set_completed(

@@ -109,3 +109,29 @@ def test_real_jwt_adds_one_query_for_the_user(jwt_client, user, size, django_ass
         response = jwt_client.get(reverse("task-list"))
     assert response.status_code == 200
     assert len(response.json()["tasks"]) == size
+
+
+def test_an_update_built_once_per_set_of_fields_binds_each_calls_values(user, other_user):
+    """task_update's SQL is built once per set of fields: each call's values and owner."""
+    from datetime import date
+
+    from tasks import services
+
+    mine, theirs = TaskFactory(user=user), TaskFactory(user=other_user)
+    for task, title, due, tags in ((mine, "a", date(2030, 1, 2), ["x"]), (theirs, "b", None, [])):
+        services.task_update(
+            user=task.user, pk=task.pk, title=title, due_date=due, tags=tags, completed=True
+        )
+        task.refresh_from_db()
+        assert (task.title, task.due_date, task.tags, task.completed) == (title, due, tags, True)
+        assert task.completed_at is not None
+    with pytest.raises(services.Task.DoesNotExist):  # another user's task, same SQL
+        services.task_update(user=user, pk=theirs.pk, title="c", due_date=None, tags=[])
+    services.task_update(user=user, pk=mine.pk, description=None, completed=False)
+    mine.refresh_from_db()
+    assert (mine.title, mine.description, mine.completed, mine.completed_at) == (
+        "a",
+        None,
+        False,
+        None,
+    )
