@@ -45,7 +45,13 @@ MAX_JWT_HEADER_LENGTH = 1024  # encoded; Better Auth's is 80 characters
 LEEWAY_SECONDS = 30  # clock skew tolerated on exp, nbf and iat
 APP_TOKEN_SUBJECT_CLAIMS = ("sub", "id", "user_id", "userId")
 NUMBER = (int, float)  # a finite JSON number: NaN/Infinity never parse, 1e999 is refused
-CLAIM_TYPES = {"exp": NUMBER, "nbf": NUMBER, "iat": NUMBER, "sub": str, "jti": str}
+CLAIM_TYPES: dict[str, type | tuple[type, ...]] = {
+    "exp": NUMBER,
+    "nbf": NUMBER,
+    "iat": NUMBER,
+    "sub": str,
+    "jti": str,
+}
 JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # unpadded base64url
 
 # PyJWT's failures in this API's words (its own name its internals).

@@ -188,8 +188,8 @@ def key_family(jwk_data: Any) -> tuple[str, ...]:
     """The algorithms a public JWK's own family signs with (none for any other key)."""
     if not isinstance(jwk_data, dict):
         return ()
-    kty, crv = jwk_data.get("kty"), jwk_data.get("crv")
-    return KEY_FAMILIES.get((kty, None if kty == "RSA" else crv), ())
+    kty: Any = jwk_data.get("kty")  # any JSON value: the lookup finds only known families
+    return KEY_FAMILIES.get((kty, None if kty == "RSA" else jwk_data.get("crv")), ())
 
 
 def _key_set(kid: str, jwk_data: Any, alg: Any) -> KeySet | None:

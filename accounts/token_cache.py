@@ -11,7 +11,7 @@ library checks.
 
 import threading
 import time
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, TypeVar
 
 import jwt
 from django.conf import settings
@@ -23,17 +23,15 @@ VERIFIED_TOKEN_CACHE_SIZE = 2048  # per process; an entry is one token and its c
 Verified = TypeVar("Verified")
 
 
-class _Entry(NamedTuple, Generic[Verified]):
-    verified: Verified
-    key: jwt.PyJWK | str  # a PyJWK of the key cache, or the HS256 secret
-    kid: str | None
-    until: float  # time.time() after which the token is expired
-
-
 class VerifiedTokenCache(Generic[Verified]):
+    """Verified tokens by their text, served while unexpired and their key is in use."""
+
     def __init__(self, size: int = VERIFIED_TOKEN_CACHE_SIZE) -> None:
         self.size = size
-        self._entries: dict[str, _Entry[Verified]] = {}
+        # token -> (what verified, the key it verified with, its kid, the time.time() after
+        # which it is expired): a plain tuple, as every repeat request unpacks one and a
+        # NamedTuple unpacks through the iterator protocol.
+        self._entries: dict[str, tuple[Verified, jwt.PyJWK | str, str | None, float]] = {}
         self._lock = threading.Lock()
 
     def get(self, token: str) -> Verified | None:
@@ -41,7 +39,12 @@ class VerifiedTokenCache(Generic[Verified]):
         if entry is None:
             return None
         verified, key, kid, until = entry
-        if time.time() > until or not _in_use(key, kid):
+        if time.time() > until:
+            return None
+        if isinstance(key, str):
+            if key != settings.BETTER_AUTH_SECRET:
+                return None
+        elif kid is None or (public_keys.get(kid) or {}).get(key.algorithm_name) is not key:
             return None
         return verified
 
@@ -51,14 +54,8 @@ class VerifiedTokenCache(Generic[Verified]):
         with self._lock:
             while len(self._entries) >= self.size:
                 self._entries.pop(next(iter(self._entries)))  # oldest first
-            self._entries[token] = _Entry(verified, key, kid, until)
+            self._entries[token] = (verified, key, kid, until)
 
     def clear(self) -> None:
         with self._lock:
             self._entries = {}
-
-
-def _in_use(key: jwt.PyJWK | str, kid: str | None) -> bool:
-    if isinstance(key, str):
-        return key == settings.BETTER_AUTH_SECRET
-    return kid is not None and (public_keys.get(kid) or {}).get(key.algorithm_name) is key

@@ -127,6 +127,11 @@ class TestSupportedAlgorithms:
 
         assert rejected(app_token(user.id, iss="https://evil.example")) == "invalid issuer"
 
+    def test_app_token_with_a_wrong_audience_is_rejected(self, settings, user):
+        settings.BETTER_AUTH_AUDIENCE = "http://localhost:3000"
+
+        assert rejected(app_token(user.id, aud=["https://other.example"])) == "invalid audience"
+
     def test_empty_issuer_and_audience_settings_disable_the_checks(self, settings, user):
         settings.BETTER_AUTH_ISSUER = settings.BETTER_AUTH_AUDIENCE = ""
         key = create_signing_key()
