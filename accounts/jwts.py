@@ -54,7 +54,7 @@ CLAIM_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # unpadded base64url
 
-# PyJWT's failures in this API's words (its own name its internals).
+# PyJWT's failures in this API's words (its own messages name its internals).
 PYJWT_MESSAGES: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
     (jwt.ExpiredSignatureError, "token expired"),
     (jwt.ImmatureSignatureError, "token not yet valid"),
@@ -163,6 +163,7 @@ def _decode(token: str, key: jwt.PyJWK | str, *, app_token: bool) -> Claims:
             issuer=issuer or None,
             audience=audience or None,
             leeway=LEEWAY_SECONDS,
+            # Given no audience, PyJWT refuses every token that names one.
             options={"require": ["exp"], "verify_aud": bool(audience)},
         )
     except jwt.MissingRequiredClaimError as error:
