@@ -108,7 +108,11 @@ def verify_jwt(token: str) -> VerifiedToken:
 
 
 def _jwt_header(token: str) -> dict[str, Any]:
-    """The decoded JOSE header, refusing oversized or misshapen input before any crypto."""
+    """The decoded JOSE header, refusing oversized or misshapen input before any crypto.
+
+    Hand-written: PyJWT bounds no size, and the header must be read before PyJWT runs
+    to choose the key.
+    """
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("token too large")
     if not JWS_COMPACT.fullmatch(token):
@@ -129,7 +133,10 @@ def _jwt_header(token: str) -> dict[str, Any]:
 
 
 def _key_for(header: dict[str, Any]) -> jwt.PyJWK | str:
-    """The one key the header may name: a jwks key of the token's algorithm, or the secret."""
+    """The one key the header may name: a jwks key of the token's algorithm, or the secret.
+
+    Hand-written: PyJWT verifies with the key it is given; choosing it is the caller's.
+    """
     algorithm = header.get("alg")
     if algorithm == SECRET_ALGORITHM:
         if not settings.BETTER_AUTH_SECRET:

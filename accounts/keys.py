@@ -53,6 +53,7 @@ class PublicKeyCache:
     An unknown kid triggers a re-read (a new key after rotation), at most once per
     KEY_REFRESH_INTERVAL_SECONDS of unknown kids (the periodic re-read does not count, so
     a new key never waits for it); all keys are re-read every KEY_CACHE_TTL_SECONDS.
+    Hand-written: PyJWKClient caches only a JWKS it fetches itself, not database rows.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -199,6 +200,7 @@ def _key_set(kid: str, jwk_data: Any, alg: Any) -> KeySet | None:
     P-521 -> ES512, RSA -> RS256 or PS256). An algorithm the JWK or the row declares
     (its "alg", where the version stores one) narrows that to one, and must belong to
     it. Never a shared-secret ("oct") key, so never HS256 with a public key.
+    Hand-written: PyJWK takes whichever algorithm it is given or the JWK names.
     """
     if not isinstance(jwk_data, dict):
         logger.warning("key %s: not a JWK object; skipped", kid)
