@@ -166,8 +166,7 @@ def task_update(*, user: User, pk: Any, versions: Versions = None, **fields: Any
 def _update_sql(plain: tuple[str, ...], completed: bool | None) -> Compiled:
     """task_update's UPDATE ... RETURNING of the fields `plain` (values bound as
     SQLUpdateCompiler prepares them: get_db_prep_save) and of `completed` if not None."""
-    owner = User(pk=OWNER)
-    one_task = _locked(task_queryset(user=owner), owner, lock_owner=OWNER_LOCK).filter(pk=TASK_ID)
+    one_task = _one_task_template()
     slots = {name: f"{OWNER}-{name}" for name in plain}  # raw: no field prepares them
     values: dict[str, Any] = {name: RawSQL("%s", [slot]) for name, slot in slots.items()}
     values |= {"updated_at": _UPDATED_AT, "version": F("version") + 1}
@@ -212,9 +211,8 @@ def _stamp(moment: datetime) -> Any:
 
 @cache
 def _set_completed_sql(completed: bool | None) -> Compiled:
-    owner = User(pk=OWNER)
     compiled = compile_update(
-        _locked(task_queryset(user=owner), owner, lock_owner=OWNER_LOCK).filter(pk=TASK_ID),
+        _one_task_template(),
         Task.completion(completed, _COMPLETED_AT)
         | {"updated_at": _UPDATED_AT, "version": F("version") + 1},
         *_owner_placeholders(),
@@ -253,8 +251,7 @@ def _delete_query(queryset: QuerySet[Task]) -> tuple[str, list[Any]]:
 
 @cache
 def _delete_sql() -> Compiled:
-    owner = User(pk=OWNER)
-    one_task = _locked(task_queryset(user=owner), owner, lock_owner=OWNER_LOCK).filter(pk=TASK_ID)
+    one_task = _one_task_template()
     sql, params = _delete_query(one_task)
     placeholders = (*_owner_placeholders(), task_db_id(TASK_ID))
     slots = tuple(params.index(placeholder) for placeholder in placeholders)
@@ -400,6 +397,12 @@ def _owner_placeholders() -> tuple[str, ...]:
 
 def _owner_values(user: User) -> tuple[str, ...]:
     return (user.pk, user.pk) if _vendor() == "postgresql" else (user.pk,)
+
+
+def _one_task_template() -> QuerySet[Task]:
+    """_one_task with placeholders (OWNER, OWNER_LOCK, TASK_ID), for SQL built once."""
+    owner = User(pk=OWNER)
+    return _locked(task_queryset(user=owner), owner, lock_owner=OWNER_LOCK).filter(pk=TASK_ID)
 
 
 def _one_task(user: User, pk: Any, versions: Versions) -> QuerySet[Task]:
