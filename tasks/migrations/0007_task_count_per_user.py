@@ -25,9 +25,9 @@ sync = importlib.import_module("tasks.migrations.0006_sync_versions_changes_tomb
 
 # One more task for NEW's owner; the row is created with the first.
 ADD_ONE = """
-    INSERT INTO task_owner_count AS counted (user_id, tasks) VALUES (NEW.user_id, 1)
+    INSERT INTO task_owner_count AS counted (user_id, tasks) VALUES (NEW.user_id::text, 1)
     ON CONFLICT (user_id) DO UPDATE SET tasks = counted.tasks + 1;"""
-SUBTRACT_ONE = "UPDATE task_owner_count SET tasks = tasks - 1 WHERE user_id = OLD.user_id;"
+SUBTRACT_ONE = "UPDATE task_owner_count SET tasks = tasks - 1 WHERE user_id = OLD.user_id::text;"
 
 # 0006's tombstone trigger, which holds the user's lock, counts the deletion too; a
 # user being deleted (no tombstones then) loses their count.
@@ -35,16 +35,17 @@ TOMBSTONE_0006 = next(sql for sql in sync.POSTGRESQL if "FUNCTION task_sync_tomb
 TOMBSTONE = TOMBSTONE_0006.replace(
     "    END IF;",
     f"        {SUBTRACT_ONE}\n    ELSE\n"
-    "        DELETE FROM task_owner_count WHERE user_id = OLD.user_id;\n    END IF;",
+    "        DELETE FROM task_owner_count WHERE user_id = OLD.user_id::text;\n    END IF;",
 )
 assert TOMBSTONE != TOMBSTONE_0006
 
 POSTGRESQL = [
+    # Keyed by the owner's id as text, whatever its type (Better Auth: text, uuid, serial).
     "CREATE TABLE task_owner_count (user_id text PRIMARY KEY, tasks integer NOT NULL)",
     # Exact from the start: writers wait for the few statements of this migration.
     "LOCK TABLE task IN SHARE MODE",
     "INSERT INTO task_owner_count (user_id, tasks) "
-    "SELECT user_id, count(*) FROM task GROUP BY user_id",
+    "SELECT user_id::text, count(*) FROM task GROUP BY user_id",
     f"""
 CREATE OR REPLACE FUNCTION task_count_added() RETURNS trigger
 LANGUAGE plpgsql AS $$
