@@ -376,7 +376,7 @@ class Bench:
         """The 100 users again while an attacker hammers every limit from their address."""
         log(f"100 users under attack: {ramp}s ramp-up + {self.args.paced_seconds}s ...")
         server.wait_idle()
-        with Attack(server.url, dataset.regular[-1].token) as attack:
+        with Attack(server.url, dataset.attacker.token) as attack:
             run = self.load(
                 server, PACED, ramp + self.args.paced_seconds, phase="hostile",
                 think=(200, 800), timing=True, ramp=ramp, idle_first=False,

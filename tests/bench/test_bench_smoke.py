@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 ISSUER = "http://localhost:3000"
 TINY = Sizes(
     regular_users=3, regular_tasks=20, big_users=1, big_tasks=30, heavy_tasks=50,
-    writer_users=2, delete_pool=10, sample_ids=4,
+    writer_users=2, delete_pool=10, sample_ids=4, stats_tasks=40, attacker_tasks=3,
 )  # fmt: skip
 
 
@@ -127,7 +127,10 @@ def test_load_data_files_and_scenarios_match_the_lua_script(dataset, tmp_path):
     write_lua_pool(dataset.delete_pool, tmp_path / "pool.lua")
     text = (tmp_path / "data.lua").read_text()
     assert dataset.heavy.token in text
-    assert text.count("token=") == len(dataset.all_users)
+    assert dataset.stats.token in text
+    # The hostile scenario's attacker exhausts its own write limit: no load user is it.
+    assert dataset.attacker.token not in text
+    assert text.count("token=") == len(dataset.all_users) - 1
     lua = (Path(ceiling.__file__).parent / "load.lua").read_text()
     known = set(re.findall(r"^   (\w+) = function\(\)", lua, re.MULTILINE)) | {"delete"}
     used = {op for scenario in SATURATION for op in scenario.mix} | set(MIX)
