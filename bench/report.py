@@ -175,9 +175,8 @@ def cpu_table(results: list[dict]) -> str:
             ]
         )
     headers = ["scenario", "app ms", "ceiling ms", "cpu x ceil", "req/s x ceil", "target", ""]
-    return (
-        "CPU per request under saturation, server + PostgreSQL (issue 20's targets)\n"
-        + _table(headers, rows)
+    return "CPU per request under saturation, server + PostgreSQL (issue 20's targets)\n" + _table(
+        headers, rows
     )
 
 
