@@ -157,30 +157,33 @@ def target_verdicts(results: list[dict]) -> dict[str, tuple[bool, str]]:
 def cpu_table(results: list[dict]) -> str:
     """CPU per request of every scenario beside the ceiling's, with issue 20's targets."""
     verdicts = target_verdicts(results)
+    baseline = any("baseline" in item for item in results)  # --baseline: before, after
     rows = []
     for item in results:
         app, ceiling = _cpu_ms(item["app"]), _cpu_ms(item.get("ceiling"))
         multiple = cpu_multiple(item)
         met, target = verdicts.get(item["scenario"], (None, ""))
         ratio = item.get("ratio")
-        rows.append(
-            [
-                item["scenario"],
-                _ms2(app),
-                _ms2(ceiling),
-                "-" if multiple is None else f"{multiple:.2f}",
-                "-" if ratio is None else f"{ratio:.2f}",
-                target or "-",
-                "-" if met is None else ("MET" if met else "NOT MET"),
+        row = [item["scenario"], _2f(app), _2f(ceiling), _2f(multiple), _2f(ratio)]
+        if baseline:
+            before = {"app": item.get("baseline"), "ceiling": item.get("ceiling")}
+            row += [
+                _2f(_cpu_ms(item.get("baseline"))),
+                _2f(cpu_multiple(before) if before["app"] else None),
+                _2f(item.get("baseline_ratio")),
             ]
-        )
-    headers = ["scenario", "app ms", "ceiling ms", "cpu x ceil", "req/s x ceil", "target", ""]
+        row += [target or "-", "-" if met is None else ("MET" if met else "NOT MET")]
+        rows.append(row)
+    headers = ["scenario", "app ms", "ceiling ms", "cpu x ceil", "req/s x ceil"]
+    if baseline:
+        headers += ["baseline ms", "baseline cpu x ceil", "baseline req/s x ceil"]
+    headers += ["target", ""]
     return "CPU per request under saturation, server + PostgreSQL (issue 20's targets)\n" + _table(
         headers, rows
     )
 
 
-def _ms2(value: float | None) -> str:
+def _2f(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 

@@ -267,10 +267,12 @@ def test_the_report_marks_issue_20s_targets_met_or_not():
         }
 
     results = [item("get", 1.2, 0.5), item("create", 2.0, 0.5), item("list_200", 3, 3, ratio=1.1)]
-    table = cpu_table(results).splitlines()
+    table = cpu_table(results).splitlines()  # without --baseline
     assert table[-3].split() == ["get", "1.70", "1.00", "1.70", "0.50", "CPU", "<=", "1.7x", "MET"]
     assert table[-2].split()[-3:] == ["2.0x", "NOT", "MET"]
     assert table[-1].split()[-1] == "MET"
+    results[0]["baseline"], results[0]["baseline_ratio"] = results[0]["app"] | {"rps": 50}, 0.25
+    assert cpu_table(results).splitlines()[-3].split()[5:8] == ["1.70", "1.70", "0.25"]
     checks = {text: ok for ok, text in check_targets({"saturation": results})}
     assert not checks["saturation: create at 2.50x the ceiling's CPU per request (CPU <= 2.0x)"]
     assert checks["saturation: list_200 at 1.10 of the ceiling's req/s (req/s >= ceiling's)"]
