@@ -51,16 +51,22 @@ def _utc_iso(column: str) -> str:
     )
 
 
-# Each field as the API writes it, in FIELDS order.
-AS_TEXT = {
-    "id": "id::text",
-    "due_date": "to_char(due_date, 'YYYY-MM-DD')",
-    "tags": "tags::text",
-    "completed_at": _utc_iso("completed_at"),
-    "created_at": _utc_iso("created_at"),
-    "updated_at": _utc_iso("updated_at"),
-}
-COLUMNS = ", ".join(f"{AS_TEXT[name]} AS {name}" if name in AS_TEXT else name for name in FIELDS)
+def _columns(table: str = "") -> str:
+    """Each field as the API writes it, in FIELDS order (of `table`'s row, if named)."""
+    t = f"{table}." if table else ""
+    as_text = {
+        "id": f"{t}id::text",
+        "due_date": f"to_char({t}due_date, 'YYYY-MM-DD')",
+        "tags": f"{t}tags::text",
+        **{name: _utc_iso(t + name) for name in ("completed_at", "created_at", "updated_at")},
+    }
+    return ", ".join(f"{as_text.get(name, t + name)} AS {name}" for name in FIELDS)
+
+
+COLUMNS = _columns()
+# A list formats its page's rows only, once sorted and cut: formatting in the page's
+# own SELECT would format every row of the filtered set (a 100,000-task user's too).
+PAGE_COLUMNS = _columns("p")
 # What a create writes (the version is the column's default).
 INSERTED = ", ".join(name for name in FIELDS if name != "version")
 SORTS = {
@@ -193,9 +199,9 @@ def list_tasks(user_id: str, query: str) -> tuple[int, dict]:
     condition = " AND ".join(where)
     # One round trip: the counts of the filtered set, joined to the page (empty or not).
     rows = _query(
-        f"SELECT c.total, c.done, p.* FROM "
+        f"SELECT c.total, c.done, {PAGE_COLUMNS} FROM "
         f"(SELECT count(*), count(*) FILTER (WHERE completed) FROM task WHERE {condition}) "
-        f"AS c (total, done) LEFT JOIN LATERAL (SELECT {COLUMNS} FROM task WHERE {condition} "
+        f"AS c (total, done) LEFT JOIN LATERAL (SELECT * FROM task WHERE {condition} "
         f"ORDER BY {order}created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s) AS p ON true",
         args,
         # A prepared search would get a generic plan, blind to the pattern: through the
