@@ -53,8 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--budget",
         type=int,
-        default=570,
-        help="seconds the whole run may take; scenarios that would overrun are skipped (570)",
+        default=720,
+        help="seconds the whole run may take; scenarios that would overrun are skipped (720)",
     )
     parser.add_argument("--paced-seconds", type=int, help="100-users mode (default 60, quick 10)")
     parser.add_argument(
