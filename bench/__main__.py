@@ -551,6 +551,10 @@ class Bench:
                 log(f"{scenario.name}: skipped, it would overrun the {self.args.budget}s budget")
                 self.result.setdefault("skipped", []).append(scenario.name)
                 continue
+            if "refetch1000" in scenario.mix:
+                # Fresh ETags: a list's ETag also covers the day (its overdue count), so
+                # ones recorded before midnight UTC no longer match after it.
+                self.record_etags(servers["app"], dataset)
             item: dict = {"scenario": scenario.name, "description": scenario.description}
             if self.args.warmup:
                 for server in targets.values():
