@@ -34,7 +34,7 @@ from bench import profile as profiling
 from bench import seed as seeding
 from bench.hostile import Attack
 from bench.load import PACED, SATURATION, Run, Scenario, merge_runs, run_wrk
-from bench.procs import ROOT, Gunicorn, free_port, postmaster_pid, tree_cpu_seconds
+from bench.procs import ROOT, Gunicorn, export_tree, free_port, postmaster_pid, tree_cpu_seconds
 from bench.report import summary
 
 RESULTS = ROOT / "bench" / "results"
@@ -53,8 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--budget",
         type=int,
-        default=570,
-        help="seconds the whole run may take; scenarios that would overrun are skipped (570)",
+        default=720,
+        help="seconds the whole run may take; scenarios that would overrun are skipped (720)",
     )
     parser.add_argument("--paced-seconds", type=int, help="100-users mode (default 60, quick 10)")
     parser.add_argument(
@@ -79,6 +79,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         metavar="SECONDS",
         help="seed and serve, write run-dir/hold.json (URLs, a token), wait, then stop; no load",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        default="",
+        help="also serve git REF's code (e.g. main) as `baseline`, alternating with the app "
+        "and the ceiling in every saturation scenario: before and after in one run",
     )
     parser.add_argument(
         "--profile",
@@ -228,7 +235,7 @@ class Bench:
         # The delete scenario's tasks: each wrk invocation takes its own disjoint chunk,
         # in proportion to its duration.
         self.delete_pool = dataset.delete_pool
-        servers = 1 if self.args.no_ceiling else 2
+        servers = (1 if self.args.no_ceiling else 2) + (1 if self.args.baseline else 0)
         seconds = servers * (self.args.warmup + self.args.rounds * self.round_seconds())
         self.pool_per_second = len(dataset.delete_pool) // max(1, seconds)
         return dataset
@@ -282,6 +289,8 @@ class Bench:
                 "ceiling", "bench.ceiling:application", server_env(url, free_port()),
                 self.run_dir / "ceiling.log",
             )  # fmt: skip
+        if self.args.baseline:
+            servers["baseline"] = self.baseline_server(url)
         for server in servers.values():
             self.stack.callback(server.stop)
             server.start()
@@ -297,6 +306,20 @@ class Bench:
             "database_pool_max_size": env.get("DATABASE_POOL_MAX_SIZE", "0 (off)"),
         }
         return servers
+
+    def baseline_server(self, url: str) -> Gunicorn:
+        """The app as git `--baseline` has it, on the same database and settings."""
+        ref = self.args.baseline
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()  # fmt: skip
+        self.result["baseline"] = {"ref": ref, "commit": commit}
+        root = export_tree(ref, self.run_dir / "baseline")
+        self.stack.callback(shutil.rmtree, root, True)
+        log(f"baseline: {ref} ({commit})")
+        env = server_env(url, free_port())
+        return Gunicorn("baseline", self.args.app, env, self.run_dir / "baseline.log", root)
 
     def unlimited_app(self, app: Gunicorn, dataset: seeding.Dataset) -> Gunicorn:
         """The app again with the per-user write limit lifted (its counter upsert still
@@ -376,7 +399,7 @@ class Bench:
         """The 100 users again while an attacker hammers every limit from their address."""
         log(f"100 users under attack: {ramp}s ramp-up + {self.args.paced_seconds}s ...")
         server.wait_idle()
-        with Attack(server.url, dataset.regular[-1].token) as attack:
+        with Attack(server.url, dataset.attacker.token) as attack:
             run = self.load(
                 server, PACED, ramp + self.args.paced_seconds, phase="hostile",
                 think=(200, 800), timing=True, ramp=ramp, idle_first=False,
@@ -522,11 +545,16 @@ class Bench:
             }
             if scenario.lift_write_limit:
                 targets["app"] = self.unlimited_app(servers["app"], dataset)
+                targets.pop("baseline", None)  # its write limit is not lifted
             needed = len(targets) * (self.args.warmup + self.args.seconds + 3)
             if time.monotonic() + needed > self.deadline:
                 log(f"{scenario.name}: skipped, it would overrun the {self.args.budget}s budget")
                 self.result.setdefault("skipped", []).append(scenario.name)
                 continue
+            if "refetch1000" in scenario.mix:
+                # Fresh ETags: a list's ETag also covers the day (its overdue count), so
+                # ones recorded before midnight UTC no longer match after it.
+                self.record_etags(servers["app"], dataset)
             item: dict = {"scenario": scenario.name, "description": scenario.description}
             if self.args.warmup:
                 for server in targets.values():
@@ -548,6 +576,8 @@ class Bench:
                     round(a.rps / c.rps, 3) if c.rps else None
                     for a, c in zip(rounds["app"], rounds["ceiling"], strict=True)
                 ]
+                if "baseline" in item:
+                    item["baseline_ratio"] = item["baseline"]["rps"] / item["ceiling"]["rps"]
             item["worker_rss_mib"] = {
                 name: max(server.worker_rss().values(), default=0)
                 for name, server in servers.items()

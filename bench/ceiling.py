@@ -4,8 +4,12 @@ A bare WSGI app, served by the same gunicorn config as the real one, that
 answers every request shape the benchmark sends (list with its filters, search,
 sort and pagination; get; create; PUT; toggle; delete; profile) with the same
 rows and the same JSON fields, using one hand-written psycopg query per request
-and `json.dumps`. Every saturation scenario is reported as a ratio to it, so
-the figures stay comparable on a noisy machine.
+and orjson. As the app's lists do (tasks.serializers.task_rows), PostgreSQL writes
+the ids, dates and timestamps as the API's text and the tags as JSON text that
+orjson decodes, here for every answer: no value is parsed into a Python object only
+to be formatted back.
+Every saturation scenario is reported as a ratio to it, so the figures stay
+comparable on a noisy machine.
 
 What it keeps of the real work: verifying the EdDSA JWT (PyJWT, keys from the
 `jwks` table cached per process) and checking the path's user id against `sub`.
@@ -18,24 +22,53 @@ DATABASE_URL and BETTER_AUTH_URL set.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
 import uuid
-from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
+import orjson
 import psycopg
 from uuid6 import uuid7
 
 FIELDS = (
     "id", "user_id", "title", "description", "completed", "priority", "category", "due_date",
-    "tags", "position", "completed_at", "created_at", "updated_at",
+    "tags", "position", "version", "completed_at", "created_at", "updated_at",
 )  # fmt: skip
-COLUMNS = ", ".join(FIELDS)
+TAGS = FIELDS.index("tags")
+
+
+def _utc_iso(column: str) -> str:
+    # DRF's DateTimeField output (the app's tasks.serializers._UtcIso): UTC as `Z`, the
+    # microseconds only when there are any.
+    return (
+        f"to_char({column} AT TIME ZONE 'UTC', CASE WHEN date_trunc('second', {column}) = "
+        f"""{column} THEN 'YYYY-MM-DD"T"HH24:MI:SS"Z"' """
+        f"""ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END)"""
+    )
+
+
+def _columns(table: str = "") -> str:
+    """Each field as the API writes it, in FIELDS order (of `table`'s row, if named)."""
+    t = f"{table}." if table else ""
+    as_text = {
+        "id": f"{t}id::text",
+        "due_date": f"to_char({t}due_date, 'YYYY-MM-DD')",
+        "tags": f"{t}tags::text",
+        **{name: _utc_iso(t + name) for name in ("completed_at", "created_at", "updated_at")},
+    }
+    return ", ".join(f"{as_text.get(name, t + name)} AS {name}" for name in FIELDS)
+
+
+COLUMNS = _columns()
+# A list formats its page's rows only, once sorted and cut: formatting in the page's
+# own SELECT would format every row of the filtered set (a 100,000-task user's too).
+PAGE_COLUMNS = _columns("p")
+# What a create writes (the version is the column's default).
+INSERTED = ", ".join(name for name in FIELDS if name != "version")
 SORTS = {
     "created_at": ("created_at", "desc"),
     "updated_at": ("updated_at", "desc"),
@@ -109,28 +142,12 @@ def _authenticate(environ: dict, user_id: str) -> None:
         raise HttpError(403, "FORBIDDEN", "You may only access your own tasks.")
 
 
-def _iso(value: datetime | None) -> str | None:
-    # DRF's DateTimeField: isoformat() in UTC, with `Z` for `+00:00`.
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
 def _task(row: tuple) -> dict:
-    due: date | None = row[7]
-    return {
-        "id": str(row[0]),
-        "user_id": row[1],
-        "title": row[2],
-        "description": row[3],
-        "completed": row[4],
-        "priority": row[5],
-        "category": row[6],
-        "due_date": None if due is None else due.isoformat(),
-        "tags": row[8],
-        "position": row[9],
-        "completed_at": _iso(row[10]),
-        "created_at": _iso(row[11]),
-        "updated_at": _iso(row[12]),
-    }
+    """A row of COLUMNS as the API's task: its values are the answer's already, but for
+    the tags' JSON text, which orjson decodes (as tasks.serializers.task_row does)."""
+    task = dict(zip(FIELDS, row, strict=True))
+    task["tags"] = orjson.loads(row[TAGS])
+    return task
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -182,9 +199,9 @@ def list_tasks(user_id: str, query: str) -> tuple[int, dict]:
     condition = " AND ".join(where)
     # One round trip: the counts of the filtered set, joined to the page (empty or not).
     rows = _query(
-        f"SELECT c.total, c.done, p.* FROM "
+        f"SELECT c.total, c.done, {PAGE_COLUMNS} FROM "
         f"(SELECT count(*), count(*) FILTER (WHERE completed) FROM task WHERE {condition}) "
-        f"AS c (total, done) LEFT JOIN LATERAL (SELECT {COLUMNS} FROM task WHERE {condition} "
+        f"AS c (total, done) LEFT JOIN LATERAL (SELECT * FROM task WHERE {condition} "
         f"ORDER BY {order}created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s) AS p ON true",
         args,
         # A prepared search would get a generic plan, blind to the pattern: through the
@@ -207,8 +224,8 @@ def list_tasks(user_id: str, query: str) -> tuple[int, dict]:
 def _body(environ: dict) -> dict:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     try:
-        data = json.loads(environ["wsgi.input"].read(length) or b"{}")
-    except ValueError:
+        data = orjson.loads(environ["wsgi.input"].read(length) or b"{}")
+    except orjson.JSONDecodeError:
         raise HttpError(400, "VALIDATION_ERROR", "Malformed JSON.") from None
     if not isinstance(data, dict):
         raise HttpError(400, "VALIDATION_ERROR", "Expected a JSON object.")
@@ -243,7 +260,7 @@ def create_task(user_id: str, environ: dict) -> tuple[int, dict]:
         raise HttpError(400, "VALIDATION_ERROR", "title: This field is required.")
     completed = fields.get("completed", False)
     rows = _query(
-        f"INSERT INTO task ({COLUMNS}) SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+        f"INSERT INTO task ({INSERTED}) SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, "
         "COALESCE(MAX(position) + 1, 0), CASE WHEN %s THEN now() END, now(), now() "
         f"FROM task WHERE user_id = %s RETURNING {COLUMNS}",
         (
@@ -379,7 +396,7 @@ def application(environ: dict, start_response) -> list[bytes]:
     if payload is None:
         start_response(f"{status} {reason}", [("Content-Length", "0")])
         return [b""]
-    body = json.dumps(payload).encode()
+    body = orjson.dumps(payload)
     start_response(
         f"{status} {reason}",
         [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],

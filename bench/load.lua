@@ -178,6 +178,10 @@ local builders = {
       local u = pick(D.regular)
       return "GET", "/api/" .. u.id .. "/profile", u
    end,
+   profile_stats = function()
+      local u = D.stats[1]
+      return "GET", "/api/" .. u.id .. "/profile", u
+   end,
    delete_pool = function()
       local item = pool[pool_next]
       if item == nil then
@@ -199,7 +203,7 @@ function init(args)
    math.randomseed(thread_index * 7919 + 17)
    D = dofile(os.getenv("BENCH_DATA"))
    users_by_id = {}
-   for _, group in ipairs({ D.regular, D.big, D.heavy, D.writers }) do
+   for _, group in ipairs({ D.regular, D.big, D.heavy, D.writers, D.stats }) do
       for _, u in ipairs(group) do users_by_id[u.id] = u end
    end
    for item in (os.getenv("BENCH_MIX") or "list200:1"):gmatch("[^,]+") do

@@ -56,6 +56,7 @@ SATURATION = [
     Scenario("toggle", {"toggle": 1}, "PATCH .../complete"),
     Scenario("delete", {"delete_pool": 1}, "DELETE a task"),
     Scenario("profile", {"profile": 1}, "GET profile + stats"),
+    Scenario("profile_10k", {"profile_stats": 1}, "GET profile + stats of a 10,000-task user"),
     Scenario("mixed", MIX, "the realistic mix (80% reads, 20% writes)"),
     Scenario(
         "writers",

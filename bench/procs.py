@@ -69,10 +69,13 @@ def rss_mib(pid: int) -> float | None:
 
 
 class Gunicorn:
-    """One gunicorn master started with the project's config/gunicorn.py."""
+    """One gunicorn master started with its code's config/gunicorn.py (`root`: this
+    checkout, or another commit's tree for a baseline)."""
 
-    def __init__(self, name: str, app: str, env: dict[str, str], log: Path) -> None:
-        self.name, self.app, self.env, self.log_path = name, app, env, log
+    def __init__(
+        self, name: str, app: str, env: dict[str, str], log: Path, root: Path = ROOT
+    ) -> None:
+        self.name, self.app, self.env, self.log_path, self.root = name, app, env, log, root
         self.port = int(env["PORT"])
         self.process: subprocess.Popen | None = None
 
@@ -84,7 +87,7 @@ class Gunicorn:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", self.app],
-                cwd=ROOT,
+                cwd=self.root,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -126,7 +129,7 @@ class Gunicorn:
         try:
             os.environ.clear()
             os.environ.update(self.env)
-            settings = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+            settings = runpy.run_path(str(self.root / "config" / "gunicorn.py"))
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -187,3 +190,13 @@ class Gunicorn:
 
 def postmaster_pid(datadir: Path) -> int:
     return int((datadir / "postmaster.pid").read_text().splitlines()[0])
+
+
+def export_tree(ref: str, into: Path) -> Path:
+    """The files of git `ref` (a commit, branch or tag) in `into`, for a baseline server."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref], cwd=ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into

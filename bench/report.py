@@ -13,6 +13,13 @@ LIST_200_P95_MS, LIST_1000_P95_MS = 50, 100
 MIXED_RATIO, LIST_1000_RATIO = 0.5, 0.4
 TOKEN_US = 100
 REFETCH_SAVING = 10  # issue 19: a 304 refetch costs a tenth of the list, or less
+# Issue 20's: CPU per request (server + PostgreSQL) at most this multiple of the ceiling's.
+CPU_TARGETS = {
+    "create": 2.0, "put": 2.0, "toggle": 2.0, "delete": 2.0,
+    "get": 1.7, "profile": 1.7, "profile_10k": 1.3,
+}  # fmt: skip
+# ... and the lists at least the ceiling's throughput.
+LIST_SCENARIOS = ("list_200", "list_1000", "list_search", "list_filter_sort")
 
 
 def refetch_figures(result: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -114,13 +121,70 @@ def paced_table(run: dict) -> str:
     return f"{header}\n{table}"
 
 
+_CPU_KEYS = ("server_cpu_ms_per_req", "db_cpu_ms_per_req")
+
+
+def _cpu_ms(run: dict | None) -> float | None:
+    """CPU per request, the server's plus PostgreSQL's."""
+    if not run or any(run.get(key) is None for key in _CPU_KEYS):
+        return None
+    return sum(run[key] for key in _CPU_KEYS)
+
+
+def cpu_multiple(item: dict) -> float | None:
+    """A scenario's CPU per request as a multiple of the ceiling's."""
+    app, ceiling = _cpu_ms(item["app"]), _cpu_ms(item.get("ceiling"))
+    return app / ceiling if app is not None and ceiling else None
+
+
 def _cpu_ratio(app: dict, ceiling: dict | None) -> str:
-    """CPU per request, the server's plus PostgreSQL's, as a multiple of the ceiling's."""
-    keys = ("server_cpu_ms_per_req", "db_cpu_ms_per_req")
-    if not ceiling or any(run.get(key) is None for run in (app, ceiling) for key in keys):
-        return "-"
-    theirs = sum(ceiling[key] for key in keys)
-    return f"{sum(app[key] for key in keys) / theirs:.2f}" if theirs else "-"
+    multiple = cpu_multiple({"app": app, "ceiling": ceiling})
+    return "-" if multiple is None else f"{multiple:.2f}"
+
+
+def target_verdicts(results: list[dict]) -> dict[str, tuple[bool, str]]:
+    """Issue 20's target per scenario that has one: (met, the target as text)."""
+    verdicts = {}
+    for item in results:
+        name = item["scenario"]
+        if name in CPU_TARGETS and (multiple := cpu_multiple(item)) is not None:
+            verdicts[name] = (multiple <= CPU_TARGETS[name], f"CPU <= {CPU_TARGETS[name]}x")
+        elif name in LIST_SCENARIOS and item.get("ratio") is not None:
+            verdicts[name] = (item["ratio"] >= 1.0, "req/s >= ceiling's")
+    return verdicts
+
+
+def cpu_table(results: list[dict]) -> str:
+    """CPU per request of every scenario beside the ceiling's, with issue 20's targets."""
+    verdicts = target_verdicts(results)
+    baseline = any("baseline" in item for item in results)  # --baseline: before, after
+    rows = []
+    for item in results:
+        app, ceiling = _cpu_ms(item["app"]), _cpu_ms(item.get("ceiling"))
+        multiple = cpu_multiple(item)
+        met, target = verdicts.get(item["scenario"], (None, ""))
+        ratio = item.get("ratio")
+        row = [item["scenario"], _2f(app), _2f(ceiling), _2f(multiple), _2f(ratio)]
+        if baseline:
+            before = {"app": item.get("baseline"), "ceiling": item.get("ceiling")}
+            row += [
+                _2f(_cpu_ms(item.get("baseline"))),
+                _2f(cpu_multiple(before) if before["app"] else None),
+                _2f(item.get("baseline_ratio")),
+            ]
+        row += [target or "-", "-" if met is None else ("MET" if met else "NOT MET")]
+        rows.append(row)
+    headers = ["scenario", "app ms", "ceiling ms", "cpu x ceil", "req/s x ceil"]
+    if baseline:
+        headers += ["baseline ms", "baseline cpu x ceil", "baseline req/s x ceil"]
+    headers += ["target", ""]
+    return "CPU per request under saturation, server + PostgreSQL (issue 20's targets)\n" + _table(
+        headers, rows
+    )
+
+
+def _2f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def saturation_table(results: list[dict]) -> str:
@@ -293,6 +357,14 @@ def check_targets(result: dict) -> list[tuple[bool, str]]:
     if saturation:
         errors = sum(item["app"]["errors"] for item in saturation.values())
         check(errors == 0, f"saturation: {errors} errors in all scenarios (target 0)")
+        for name, (met, target) in target_verdicts(list(saturation.values())).items():
+            item = saturation[name]
+            figure = (
+                f"{item['ratio']:.2f} of the ceiling's req/s"
+                if name in LIST_SCENARIOS
+                else f"{cpu_multiple(item):.2f}x the ceiling's CPU per request"
+            )
+            check(met, f"saturation: {name} at {figure} ({target})")
         for name, target in (("mixed", MIXED_RATIO), ("list_1000", LIST_1000_RATIO)):
             ratio = saturation.get(name, {}).get("ratio")
             if ratio is not None:
@@ -373,6 +445,7 @@ def summary(result: dict[str, Any]) -> str:
         parts.append(hostile_lines(result["paced"], result["hostile"]))
     if result.get("saturation"):
         parts.append(saturation_table(result["saturation"]))
+        parts.append(cpu_table(result["saturation"]))
     if result.get("profiles"):
         parts.append("\n".join(profile_lines(result["profiles"])))
     if refetch := refetch_lines(result):
@@ -390,7 +463,7 @@ def summary(result: dict[str, Any]) -> str:
     checks = check_targets(result)
     if checks:
         parts.append(
-            "Targets (issues 6 and 19)\n"
-            + "\n".join(f"  [{'PASS' if ok else 'FAIL'}] {text}" for ok, text in checks)
+            "Targets (issues 6, 19 and 20)\n"
+            + "\n".join(f"  [{'MET' if ok else 'NOT MET'}] {text}" for ok, text in checks)
         )
     return "\n\n".join(parts)

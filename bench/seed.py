@@ -104,6 +104,8 @@ class Sizes:
     writer_users: int
     delete_pool: int  # tasks of the writer users that the delete scenario may remove
     sample_ids: int = 8  # known task ids per user, for get/PUT/toggle
+    stats_tasks: int = 10_000  # the user whose profile aggregates many tasks
+    attacker_tasks: int = 10  # the hostile scenario's own account, never a load user
 
     @property
     def total_tasks(self) -> int:
@@ -112,6 +114,8 @@ class Sizes:
             + self.big_users * self.big_tasks
             + self.heavy_tasks
             + self.delete_pool
+            + self.stats_tasks
+            + self.attacker_tasks
         )
 
 
@@ -144,6 +148,10 @@ class Dataset:
     big: list[BenchUser]
     heavy: BenchUser
     writers: list[BenchUser]
+    stats: BenchUser  # stats_tasks tasks: the profile_10k scenario's user
+    # The hostile scenario's account: its write flood exhausts this user's write limit,
+    # so no load user may be it (it was regular[-1], whose writes then got 429s).
+    attacker: BenchUser
     delete_pool: list[tuple[int, str]]  # (index into writers, task id)
     keys: dict[str, dict]  # kid -> public JWK
     private_keys: dict[str, Ed25519PrivateKey]
@@ -153,7 +161,7 @@ class Dataset:
 
     @property
     def all_users(self) -> list[BenchUser]:
-        return [*self.regular, *self.big, self.heavy, *self.writers]
+        return [*self.regular, *self.big, self.heavy, *self.writers, self.stats, self.attacker]
 
 
 def better_auth_id(rng: random.Random) -> str:
@@ -316,7 +324,9 @@ def seed(
     big = make_users(sizes.big_users, "big")
     heavy = make_users(1, "heavy")[0]
     writers = make_users(sizes.writer_users, "writer")
-    everyone = [*regular, *big, heavy, *writers]
+    stats = make_users(1, "stats")[0]
+    attacker = make_users(1, "attacker")[0]
+    everyone = [*regular, *big, heavy, *writers, stats, attacker]
     user_rows = []
     for user in everyone:
         created = now - timedelta(days=rng.randint(400, 1200), seconds=rng.randint(0, 86400))
@@ -330,6 +340,7 @@ def seed(
     plan: list[tuple[BenchUser, int, int]] = [(u, sizes.regular_tasks, 365) for u in regular]
     plan += [(u, sizes.big_tasks, 730) for u in big]
     plan.append((heavy, sizes.heavy_tasks, 1095))
+    plan += [(stats, sizes.stats_tasks, 730), (attacker, sizes.attacker_tasks, 30)]
     per_writer, extra = divmod(sizes.delete_pool, max(1, sizes.writer_users))
     plan += [(u, per_writer + (i < extra), 365) for i, u in enumerate(writers)]
     delete_pool: list[tuple[int, str]] = []
@@ -391,6 +402,8 @@ def seed(
         big=big,
         heavy=heavy,
         writers=writers,
+        stats=stats,
+        attacker=attacker,
         delete_pool=delete_pool,
         keys=keys,
         private_keys=private_keys,
@@ -428,6 +441,7 @@ def write_lua_data(dataset: Dataset, path, etags: dict[str, str] | None = None) 
         f"big = {users(dataset.big)},\n"
         f"heavy = {users([dataset.heavy])},\n"
         f"writers = {users(dataset.writers)},\n"
+        f"stats = {users([dataset.stats])},\n"
         f"search_terms = {{{terms}}},\n"
         f"heavy_search_terms = {{{heavy_terms}}},\n"
         f"heavy_pages = {max(1, min(20, dataset.heavy.task_count // 50))},\n"

@@ -1,5 +1,6 @@
 """Request tracing (an X-Request-ID on every response, one log line per request),
-refusal of request bodies Django cannot read, and release of each request's objects."""
+refusal of request bodies Django cannot read, release of each request's objects, and
+Django's admin-only middleware kept off the API's paths."""
 
 import logging
 import re
@@ -9,8 +10,12 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
+from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions_middleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware import csrf
 from django.utils.functional import SimpleLazyObject, empty
 
 from config.errors import error_body
@@ -89,9 +94,11 @@ class RequestIDMiddleware:
         try:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request_id
+            level = logging.ERROR if response.status_code >= 500 else logging.INFO
+            if not logger.isEnabledFor(level):  # LOG_LEVEL=warning: nothing to build
+                return response
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             user = _user_fields(request)
-            level = logging.ERROR if response.status_code >= 500 else logging.INFO
             logger.log(
                 level,
                 "%s %s %s %.1fms%s",
@@ -114,7 +121,8 @@ class RequestIDMiddleware:
 
 
 def _incoming_request_id(request: HttpRequest) -> str | None:
-    value = request.headers.get(REQUEST_ID_HEADER, "")
+    # META, not request.headers: that would copy every header into a new mapping.
+    value = request.META.get("HTTP_X_REQUEST_ID", "")
     return value if SANE_REQUEST_ID.fullmatch(value) else None
 
 
@@ -225,3 +233,40 @@ class ContentSecurityPolicyMiddleware:
             html = request.path.startswith(HTML_PAGE_PATHS)
             response["Content-Security-Policy"] = HTML_PAGES_POLICY if html else API_POLICY
         return response
+
+
+# The API, MCP and the health probes: JSON for Bearer credentials (or Better Auth's own
+# session cookie, checked in accounts.authentication). Nothing there reads a Django
+# session, a user from one, messages or the CSRF cookie: every view there is csrf_exempt,
+# and cookie-authenticated API writes are checked against trusted origins by
+# BetterAuthSessionAuthentication. Those four middleware serve the admin.
+API_PATHS = ("/api/", "/mcp", "/health")
+
+
+class _SiteOnly:
+    """Run the Django middleware this is mixed into for every path but API_PATHS."""
+
+    get_response: Callable[[HttpRequest], HttpResponse]
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(API_PATHS):
+            return self.get_response(request)
+        return super().__call__(request)  # type: ignore[misc]
+
+
+class SessionMiddleware(_SiteOnly, sessions_middleware.SessionMiddleware):
+    """Django's, off API_PATHS."""
+
+
+class CsrfViewMiddleware(_SiteOnly, csrf.CsrfViewMiddleware):
+    """Django's, off API_PATHS: no CSRF cookie is read or set there. Its process_view
+    still runs for every view, so a view that is not csrf_exempt stays protected
+    wherever it is mounted."""
+
+
+class AuthenticationMiddleware(_SiteOnly, auth_middleware.AuthenticationMiddleware):
+    """Django's, off API_PATHS: DRF's authentication sets `request.user` there."""
+
+
+class MessageMiddleware(_SiteOnly, messages_middleware.MessageMiddleware):
+    """Django's, off API_PATHS."""

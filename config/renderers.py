@@ -1,9 +1,12 @@
-"""JSON responses written by orjson: the bytes DRF's JSONRenderer writes, for less CPU."""
+"""JSON responses written by orjson: the bytes DRF's JSONRenderer writes, for less CPU;
+and content negotiation that settles the API's common case without parsing."""
 
 from typing import Any
 
 import orjson
-from rest_framework.renderers import JSONRenderer
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
 from rest_framework.utils.encoders import JSONEncoder
 
 # Dates and times, lazy strings, Decimals...: DRF's own encoder decides, as before.
@@ -39,3 +42,29 @@ class FastJSONRenderer(JSONRenderer):
                 b"\xe2\x80\xa9", b"\\u2029"
             )
         return content
+
+
+# Accept headers that pick a view's first renderer, with its own media type, whatever
+# that renderer is: what DefaultContentNegotiation decides for them too.
+_ANY_RENDERER = frozenset({None, "*/*"})
+
+
+class JSONFirstNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation, answering the API's usual request without parsing its Accept.
+
+    With no Accept header, `*/*`, or exactly the first renderer's media type, and no
+    `?format=`, DRF would choose the first renderer with its media type; this says so
+    directly. Anything else (q-values, parameters such as `indent`, other types, a
+    format override) goes through DRF's own negotiation, 406 included.
+    """
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        accept = request.META.get("HTTP_ACCEPT")
+        if renderers and not format_suffix:
+            first = renderers[0]
+            plain = accept in _ANY_RENDERER or accept == first.media_type
+            if plain and self.settings.URL_FORMAT_OVERRIDE not in request.query_params:
+                return first, first.media_type
+        return super().select_renderer(request, renderers, format_suffix)

@@ -110,11 +110,12 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "config.middleware.ContentLengthRequiredMiddleware",
     "ratelimit.middleware.AuthFailureRateLimitMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own four, for the admin only: the API's paths skip them (config.middleware).
+    "config.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.CsrfViewMiddleware",
+    "config.middleware.AuthenticationMiddleware",
+    "config.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -283,6 +284,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "tasks.pagination.TaskPagination",
     "DEFAULT_RENDERER_CLASSES": ["config.renderers.FastJSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.renderers.JSONFirstNegotiation",
     "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["ratelimit.throttling.WriteRateThrottle"],
     "NUM_PROXIES": RATE_LIMIT_NUM_PROXIES,

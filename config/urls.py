@@ -7,11 +7,12 @@ from config.docs import RedocView, SwaggerView
 from mcp_server.views import mcp_view
 from ratelimit.signin import admin_login
 
+# The API first: Django tries the patterns in order for every request.
 urlpatterns = [
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),  # before api/'s 404
+    path("api/", include("tasks.urls")),
     path("docs", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc", RedocView.as_view(url_name="schema"), name="redoc"),
-    path("api/", include("tasks.urls")),
     path("admin/login/", admin_login, name="admin-login"),  # before admin's own: throttled
     path("admin/", admin.site.urls),
     path("health", health.live, name="health-live"),

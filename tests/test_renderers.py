@@ -36,3 +36,41 @@ def test_indented_json_on_request():
 
 def test_no_content():
     assert FastJSONRenderer().render(None) == b""
+
+
+class _YAML(JSONRenderer):
+    media_type = "application/yaml"
+    format = "yaml"
+
+
+RENDERER_SETS = [[FastJSONRenderer()], [_YAML(), FastJSONRenderer()]]
+ACCEPTS = [
+    None, "*/*", "application/json", "application/json; indent=2", "application/*",
+    "text/html", "application/json;q=0.5, */*;q=0.1", "application/yaml", "",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("renderers", RENDERER_SETS, ids=["json", "yaml-first"])
+@pytest.mark.parametrize("accept", ACCEPTS)
+@pytest.mark.parametrize("query", ["", "format=json", "format=yaml"])
+def test_negotiation_decides_as_drfs(rf, renderers, accept, query):
+    from django.http import Http404
+    from rest_framework.exceptions import NotAcceptable
+    from rest_framework.negotiation import DefaultContentNegotiation
+    from rest_framework.request import Request
+
+    from config.renderers import JSONFirstNegotiation
+
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    request = Request(rf.get(f"/api/me?{query}", **headers))
+
+    def decide(negotiation):
+        try:
+            renderer, media_type = negotiation.select_renderer(request, renderers)
+        except NotAcceptable:
+            return "406"
+        except Http404:  # ?format= names no renderer
+            return "404"
+        return renderer.format, media_type
+
+    assert decide(JSONFirstNegotiation()) == decide(DefaultContentNegotiation())

@@ -16,13 +16,16 @@ from django.db import connection
 from bench import ceiling
 from bench.load import MIX, SATURATION, parse_output
 from bench.seed import Sizes, seed, write_lua_data, write_lua_pool
+from config.renderers import FastJSONRenderer
+from tasks.models import Task
+from tasks.serializers import TaskSerializer
 
 pytestmark = pytest.mark.django_db
 
 ISSUER = "http://localhost:3000"
 TINY = Sizes(
     regular_users=3, regular_tasks=20, big_users=1, big_tasks=30, heavy_tasks=50,
-    writer_users=2, delete_pool=10, sample_ids=4,
+    writer_users=2, delete_pool=10, sample_ids=4, stats_tasks=40, attacker_tasks=3,
 )  # fmt: skip
 
 
@@ -104,12 +107,18 @@ def test_ceiling_answers_every_request_shape(dataset):
     status, got = call("GET", f"{base}/{task_id}", user.token)
     assert status == 200
     assert got["task"] == next(t for t in body["tasks"] if t["id"] == task_id)
+    # The same answer as the app's, to the byte: PostgreSQL formats what the app formats.
+    app_task = TaskSerializer(Task.objects.get(pk=task_id)).data
+    assert json.dumps(got["task"]) == json.dumps(json.loads(FastJSONRenderer().render(app_task)))
     assert call("GET", f"{base}/{other.task_ids[0]}", user.token)[0] == 404
     assert call("GET", f"/api/{other.id}/tasks", user.token)[0] == 403
     assert call("GET", base)[0] == 401
 
     status, made = call("POST", base, user.token, {"title": "Bench", "priority": "high"})
     assert status == 201
+    assert made["task"] == json.loads(
+        FastJSONRenderer().render(TaskSerializer(Task.objects.get(pk=made["task"]["id"])).data)
+    )
     assert made["task"]["position"] == TINY.regular_tasks
     new = f"{base}/{made['task']['id']}"
     assert call("PUT", new, user.token, {"title": "Renamed"})[1]["task"]["title"] == "Renamed"
@@ -127,7 +136,10 @@ def test_load_data_files_and_scenarios_match_the_lua_script(dataset, tmp_path):
     write_lua_pool(dataset.delete_pool, tmp_path / "pool.lua")
     text = (tmp_path / "data.lua").read_text()
     assert dataset.heavy.token in text
-    assert text.count("token=") == len(dataset.all_users)
+    assert dataset.stats.token in text
+    # The hostile scenario's attacker exhausts its own write limit: no load user is it.
+    assert dataset.attacker.token not in text
+    assert text.count("token=") == len(dataset.all_users) - 1
     lua = (Path(ceiling.__file__).parent / "load.lua").read_text()
     known = set(re.findall(r"^   (\w+) = function\(\)", lua, re.MULTILINE)) | {"delete"}
     used = {op for scenario in SATURATION for op in scenario.mix} | set(MIX)
@@ -238,3 +250,29 @@ def test_the_saturation_table_gives_cpu_per_request_as_a_multiple_of_the_ceiling
     row = saturation_table([item]).splitlines()[-1].split()
     assert row[0] == "create"
     assert row[-3:] == ["1.2", "0.4", "3.00"]
+
+
+def test_the_report_marks_issue_20s_targets_met_or_not():
+    from bench.report import check_targets, cpu_table
+
+    def item(name, app_cpu, ceiling_cpu, ratio=0.5):
+        def run(cpu, rps):
+            return {"rps": rps, "server_cpu_ms_per_req": cpu, "db_cpu_ms_per_req": 0.5, "errors": 0}
+
+        return {
+            "scenario": name,
+            "ratio": ratio,
+            "app": run(app_cpu, 100),
+            "ceiling": run(ceiling_cpu, 200),
+        }
+
+    results = [item("get", 1.2, 0.5), item("create", 2.0, 0.5), item("list_200", 3, 3, ratio=1.1)]
+    table = cpu_table(results).splitlines()  # without --baseline
+    assert table[-3].split() == ["get", "1.70", "1.00", "1.70", "0.50", "CPU", "<=", "1.7x", "MET"]
+    assert table[-2].split()[-3:] == ["2.0x", "NOT", "MET"]
+    assert table[-1].split()[-1] == "MET"
+    results[0]["baseline"], results[0]["baseline_ratio"] = results[0]["app"] | {"rps": 50}, 0.25
+    assert cpu_table(results).splitlines()[-3].split()[5:8] == ["1.70", "1.70", "0.25"]
+    checks = {text: ok for ok, text in check_targets({"saturation": results})}
+    assert not checks["saturation: create at 2.50x the ceiling's CPU per request (CPU <= 2.0x)"]
+    assert checks["saturation: list_200 at 1.10 of the ceiling's req/s (req/s >= ceiling's)"]
