@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from tasks.filters import MAX_FILTER_TAG_LENGTH, MAX_FILTER_TAGS, TaskListOptions, search_limits
+from tasks.filters import MAX_FILTER_TAG_LENGTH, MAX_FILTER_TAGS, ORDERING_FIELDS, search_limits
 from tasks.models import Task
 from tasks.pagination import MAX_INT, TaskPagination
 from tasks.serializers import MAX_BATCH_OPERATIONS
@@ -121,7 +121,7 @@ Order = Annotated[
     str, _schema("Direction for `sort_by` (its natural one when left out).", type="string",
                  enum=["asc", "desc"])
 ]  # fmt: skip
-SortField = Annotated[str, _schema(type="string", enum=TaskListOptions.ordering_fields)]
+SortField = Annotated[str, _schema(type="string", enum=list(ORDERING_FIELDS))]
 Limit = Annotated[
     int,
     _schema(

@@ -350,7 +350,7 @@ async def task_stats(
     )  # fmt: skip
 
     def run(user: User) -> TaskStats:
-        queryset = selectors.task_filter(queryset=selectors.task_queryset(user=user), params=params)
+        queryset = selectors.task_filter(user=user, params=params)
         return TaskStats.model_validate(services.task_stats(queryset=queryset))
 
     return await _call(ctx, run)

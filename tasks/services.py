@@ -18,15 +18,8 @@ from accounts.models import User
 from config.errors import QuotaExceeded
 from config.sql import Compiled, compile_for, compile_update, returning
 from tasks.models import IdempotencyKey, Task, TaskTombstone
-from tasks.selectors import (
-    OWNER,
-    TASK_ID,
-    fetch_task,
-    task_count_and_last_position,
-    task_db_id,
-    task_get,
-    task_queryset,
-)
+from tasks.queries import ANY_OWNER, ANY_TASK_ID, fetch_task, task_db_id, task_queryset
+from tasks.selectors import task_count_and_last_position, task_get
 
 logger = logging.getLogger(__name__)
 
@@ -157,13 +150,13 @@ def _stamp(moment: datetime) -> Any:
 
 @cache
 def _set_completed_sql(completed: bool | None) -> Compiled:
-    owner = User(pk=OWNER)
+    owner = User(pk=ANY_OWNER)
     compiled = compile_update(
-        _locked(task_queryset(user=owner), owner, lock_owner=OWNER_LOCK).filter(pk=TASK_ID),
+        _locked(task_queryset(user=owner), owner, lock_owner=OWNER_LOCK).filter(pk=ANY_TASK_ID),
         Task.completion(completed, _COMPLETED_AT)
         | {"updated_at": _UPDATED_AT, "version": F("version") + 1},
         *_owner_placeholders(),
-        task_db_id(TASK_ID),
+        task_db_id(ANY_TASK_ID),
         _stamp(_COMPLETED_AT),
         _stamp(_UPDATED_AT),
     )
@@ -312,11 +305,11 @@ def _locked(queryset: QuerySet[Task], user: User, lock_owner: Any = None) -> Que
 
 
 # Stands for the user's id where SQL built once takes the user's lock.
-OWNER_LOCK = f"lock-{OWNER}"
+OWNER_LOCK = f"lock-{ANY_OWNER}"
 
 
 def _owner_placeholders() -> tuple[str, ...]:
-    return (OWNER, OWNER_LOCK) if _vendor() == "postgresql" else (OWNER,)
+    return (ANY_OWNER, OWNER_LOCK) if _vendor() == "postgresql" else (ANY_OWNER,)
 
 
 def _owner_values(user: User) -> tuple[str, ...]:
@@ -405,7 +398,7 @@ def user_task_stats(*, user: User) -> dict[str, Any]:
 
 @lru_cache(maxsize=2)
 def _user_stats_sql(today: date) -> Compiled | None:  # `overdue` compares with today
-    return compile_for(_stats_rows(task_queryset(user=User(pk=OWNER))), OWNER)
+    return compile_for(_stats_rows(task_queryset(user=User(pk=ANY_OWNER))), ANY_OWNER)
 
 
 def _stats_rows(queryset: QuerySet[Task]) -> QuerySet:
