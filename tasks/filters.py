@@ -11,7 +11,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.conf import settings
-from django.db import connection
+from django.db import connection, models
 from django.db.models import BooleanField, Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -30,7 +30,12 @@ SQLITE_HAS_TAG = 'EXISTS (SELECT 1 FROM json_each("task"."tags") WHERE json_each
 # beyond those could match nothing anyway.
 MAX_FILTER_TAGS = Task.MAX_TAGS
 MAX_FILTER_TAG_LENGTH = Task.TAG_MAX_LENGTH
-SEARCH_FIELDS = ("title", "description")
+# What `search` looks in: the task's free text, every text field without choices.
+SEARCH_FIELDS = tuple(
+    field.name
+    for field in Task._meta.concrete_fields
+    if isinstance(field, models.CharField | models.TextField) and not field.choices
+)
 ORDERING_FIELDS = ("created_at", "updated_at", "due_date", "priority", "title", "position")
 DEFAULT_ORDERING = ("-created_at",)
 MAX_ORDERING_LENGTH = 200  # every field once, with `-` and commas, fits
@@ -255,7 +260,7 @@ def filter_overdue(queryset: QuerySet[Task], name: str, value: str) -> QuerySet[
 
 
 def filter_search(queryset: QuerySet[Task], name: str, terms: tuple[str, ...]) -> QuerySet[Task]:
-    """Every term in the title or the description (as DRF's SearchFilter)."""
+    """Every term in one of SEARCH_FIELDS at least (as DRF's SearchFilter)."""
     condition = Q()
     for term in terms:
         any_field = Q()
@@ -297,7 +302,7 @@ class TaskFilter(django_filters.FilterSet):
     )
     search = SearchFilter(
         method=filter_search,
-        help_text="Case-insensitive text in the title or description; several words "
+        help_text=f"Case-insensitive text in {' or '.join(SEARCH_FIELDS)}; several words "
         "must all match. At most SEARCH_MAX_WORDS words (default 10) of "
         "SEARCH_MAX_WORD_LENGTH characters (default 100).",
     )
