@@ -160,6 +160,16 @@ class OrderField(forms.CharField):
 class TaskFilterForm(forms.Form):
     """Resolves the three ways to sort into `ordering`: the terms the list is sorted by."""
 
+    def _clean_fields(self) -> None:
+        # Django's, less the BoundField it builds per field for HTML rendering: every
+        # list request validates every field, and these forms are never rendered.
+        for name, field in self.fields.items():
+            value = field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
+            try:
+                self.cleaned_data[name] = field.clean(value)
+            except forms.ValidationError as error:
+                self.add_error(name, error)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         sort_by, order = data.pop("sort_by", ""), data.pop("order", "")
