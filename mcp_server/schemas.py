@@ -5,14 +5,25 @@ values are checked by the REST API's own code (TaskSerializer, TaskFilter, the
 ordering and pagination classes), so a bad value fails with REST's message.
 """
 
-from typing import Annotated, Any, Literal
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, Field, WithJsonSchema, create_model
+from rest_framework import serializers
 
-from tasks.filters import MAX_FILTER_TAG_LENGTH, MAX_FILTER_TAGS, TaskListOptions, search_limits
+from tasks.filters import (
+    MAX_FILTER_TAG_LENGTH,
+    MAX_FILTER_TAGS,
+    ORDERING_FIELDS,
+    SEARCH_FIELDS,
+    search_limits,
+)
 from tasks.models import Task
 from tasks.pagination import MAX_INT, TaskPagination
-from tasks.serializers import MAX_BATCH_OPERATIONS
+from tasks.serializers import MAX_BATCH_OPERATIONS, TaskSerializer
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _schema(description: str = "", **schema: Any) -> Any:
@@ -22,34 +33,8 @@ def _schema(description: str = "", **schema: Any) -> Any:
 
 # Arguments
 TaskId = Annotated[str, _schema("The task's id.", type="string", format="uuid")]
-Title = Annotated[
-    str,
-    _schema("Required; trimmed.", type="string", minLength=1, maxLength=Task.TITLE_MAX_LENGTH),
-]
-Description = Annotated[
-    str | None,
-    _schema("Or null.", type=["string", "null"], maxLength=Task.DESCRIPTION_MAX_LENGTH),
-]
-# The choices come from the model: a new priority or category needs no edit here.
 Priority = Annotated[str, _schema(type="string", enum=Task.Priority.values)]
 Category = Annotated[str, _schema(type="string", enum=Task.Category.values)]
-DueDate = Annotated[
-    str | None, _schema("YYYY-MM-DD, or null.", type=["string", "null"], format="date")
-]
-Tags = Annotated[
-    list[str],
-    _schema(
-        f"Up to {Task.MAX_TAGS} short labels; duplicates are dropped.",
-        type="array",
-        items={"type": "string", "maxLength": Task.TAG_MAX_LENGTH},
-        maxItems=Task.MAX_TAGS,
-    ),
-]
-Position = Annotated[
-    int,
-    _schema("Manual ordering; defaults to the end of the list.", type="integer", minimum=0,
-            maximum=MAX_INT),
-]  # fmt: skip
 IfMatch = Annotated[
     int | None,
     _schema(
@@ -107,7 +92,7 @@ _SEARCH_WORDS, _SEARCH_WORD_LENGTH, _SEARCH_LENGTH = search_limits()
 Search = Annotated[
     str | None,
     _schema(
-        f"Words in title or description, all of which must match: at most {_SEARCH_WORDS} "
+        f"Words in {' or '.join(SEARCH_FIELDS)}, all of which must match: at most {_SEARCH_WORDS} "
         f"words of {_SEARCH_WORD_LENGTH} characters.",
         type=["string", "null"],
         maxLength=_SEARCH_LENGTH,
@@ -121,7 +106,7 @@ Order = Annotated[
     str, _schema("Direction for `sort_by` (its natural one when left out).", type="string",
                  enum=["asc", "desc"])
 ]  # fmt: skip
-SortField = Annotated[str, _schema(type="string", enum=TaskListOptions.ordering_fields)]
+SortField = Annotated[str, _schema(type="string", enum=list(ORDERING_FIELDS))]
 Limit = Annotated[
     int,
     _schema(
@@ -133,29 +118,90 @@ Limit = Annotated[
 Offset = Annotated[int, _schema("Tasks to skip.", type="integer", minimum=0, maximum=MAX_INT)]
 
 
-# Results: the REST API's representations.
-DateTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+# The Task: its fields, types and limits come from TaskSerializer, as REST's do.
 
 
-class TaskData(BaseModel):
-    """A task as the REST API represents it."""
+def _field_schema(field: serializers.Field) -> tuple[Any, dict[str, Any]]:
+    """A serializer field's Python type and JSON Schema (as OpenAPI publishes it)."""
+    schema: dict[str, Any]
+    if isinstance(field, serializers.ChoiceField):
+        kind, schema = str, {"type": "string", "enum": list(field.choices)}
+    elif isinstance(field, serializers.BooleanField):
+        kind, schema = bool, {"type": "boolean"}
+    elif isinstance(field, serializers.IntegerField):
+        kind, schema = int, {"type": "integer"}
+        schema |= {"minimum": field.min_value} if field.min_value is not None else {}
+        schema |= {"maximum": field.max_value} if field.max_value is not None else {}
+    elif isinstance(field, serializers.ListField):
+        item_kind, items = _field_schema(field.child)
+        kind, schema = list[item_kind], {"type": "array", "items": items}  # type: ignore[valid-type]
+        schema |= {"maxItems": field.max_length} if field.max_length is not None else {}
+    elif isinstance(field, (serializers.DateTimeField, serializers.DateField)):
+        date_time = isinstance(field, serializers.DateTimeField)
+        kind, schema = str, {"type": "string", "format": "date-time" if date_time else "date"}
+    elif isinstance(field, serializers.UUIDField):
+        kind, schema = str, {"type": "string", "format": "uuid"}
+    else:
+        kind, schema = str, {"type": "string"}
+        if getattr(field, "max_length", None) is not None:
+            schema["maxLength"] = field.max_length
+        if not field.read_only and not getattr(field, "allow_blank", True):
+            schema["minLength"] = 1
+    if field.allow_null:
+        kind, schema = kind | None, {**schema, "type": [schema["type"], "null"]}
+    if field.help_text:
+        schema["description"] = str(field.help_text)
+    return kind, schema
 
-    id: Annotated[str, WithJsonSchema({"type": "string", "format": "uuid"})]
-    user_id: str
-    title: str
-    description: str | None
-    completed: bool
-    priority: Priority
-    category: Category
-    due_date: Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date"})]
-    tags: list[str]
-    position: int
-    version: int = Field(description="Goes up with every write; pass it as `if_match`.")
-    completed_at: Annotated[
-        str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})
-    ]
-    created_at: DateTime
-    updated_at: DateTime
+
+def _annotation(field: serializers.Field, *, optional: bool = False) -> Any:
+    kind, schema = _field_schema(field)
+    annotated = Annotated[kind, WithJsonSchema(schema)]
+    return annotated | None if optional and not field.allow_null else annotated
+
+
+_TASK_FIELDS = TaskSerializer().fields
+TaskData = create_model(  # type: ignore[call-overload]
+    "TaskData",
+    __doc__="A task as the REST API represents it.",
+    **{name: (_annotation(field), ...) for name, field in _TASK_FIELDS.items()},
+)
+
+
+def task_arguments(*, partial: bool) -> list[inspect.Parameter]:
+    """TaskSerializer's writable fields as a tool's keyword arguments: required as the
+    serializer requires them on create, all optional (and null allowed: left out)
+    on update. An argument left out is not sent to the serializer (server._sent)."""
+    arguments = []
+    for name, field in _TASK_FIELDS.items():
+        if field.read_only:
+            continue
+        required = field.required and not partial
+        arguments.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=inspect.Parameter.empty if required else None,
+                annotation=_annotation(field, optional=partial),
+            )
+        )
+    return arguments
+
+
+def with_task_arguments(*, partial: bool) -> Callable[[F], F]:
+    """Give a tool taking `**fields` the task's fields as its published arguments
+    (task_arguments), after its own leading ones."""
+
+    def decorate(tool: F) -> F:
+        signature = inspect.signature(tool)
+        own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        leading = [p for p in own if p.kind is not p.KEYWORD_ONLY]
+        trailing = [p for p in own if p.kind is p.KEYWORD_ONLY]
+        parameters = [*leading, *task_arguments(partial=partial), *trailing]
+        tool.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        return tool
+
+    return decorate
 
 
 class TaskResult(BaseModel):

@@ -27,29 +27,25 @@ from mcp_server.schemas import (
     Category,
     Changes,
     DeletedTask,
-    Description,
     DueAfter,
     DueBefore,
-    DueDate,
     HasTags,
     IfMatch,
     Limit,
     Offset,
     Operations,
     Order,
-    Position,
     Priority,
     Search,
     Since,
     SortField,
     Status,
-    Tags,
     TaskData,
     TaskId,
     TaskList,
     TaskResult,
     TaskStats,
-    Title,
+    with_task_arguments,
 )
 from ratelimit.limits import charge_write
 from tasks import selectors, services
@@ -230,22 +226,10 @@ async def get_task(ctx: Context, task_id: TaskId) -> TaskResult:
 
 
 @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
-async def create_task(
-    ctx: Context,
-    title: Title,
-    description: Description = None,
-    priority: Priority = Task.Priority.MEDIUM.value,
-    category: Category = Task.Category.OTHER.value,
-    due_date: DueDate = None,
-    tags: Tags | None = None,
-    position: Position | None = None,
-    completed: bool = False,
-) -> TaskResult:
+@with_task_arguments(partial=False)
+async def create_task(ctx: Context, **fields: Any) -> TaskResult:
     """Create a task for yourself."""
-    data = _sent(
-        ctx, title=title, description=description, priority=priority, category=category,
-        due_date=due_date, tags=tags, position=position, completed=completed,
-    )  # fmt: skip
+    data = _sent(ctx, **fields)
 
     def run(user: User) -> TaskResult:
         serializer = TaskSerializer(data=data)
@@ -258,28 +242,16 @@ async def create_task(
 @server.tool(
     annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 )
+@with_task_arguments(partial=True)
 async def update_task(
-    ctx: Context,
-    task_id: TaskId,
-    title: Title | None = None,
-    description: Description = None,
-    priority: Priority | None = None,
-    category: Category | None = None,
-    due_date: DueDate = None,
-    tags: Tags | None = None,
-    position: Position | None = None,
-    completed: bool | None = None,
-    if_match: IfMatch = None,
+    ctx: Context, task_id: TaskId, *, if_match: IfMatch = None, **fields: Any
 ) -> TaskResult:
     """Change some fields of one of your tasks; fields you leave out keep their values.
 
     Send `null` to clear `description` or `due_date`. Completing stamps `completed_at`.
     With `if_match`, only if the task is still at that version.
     """
-    data = _sent(
-        ctx, title=title, description=description, priority=priority, category=category,
-        due_date=due_date, tags=tags, position=position, completed=completed,
-    )  # fmt: skip
+    data = _sent(ctx, **fields)
 
     def run(user: User) -> TaskResult:
         serializer = TaskSerializer(data=data, partial=True)
@@ -350,7 +322,7 @@ async def task_stats(
     )  # fmt: skip
 
     def run(user: User) -> TaskStats:
-        queryset = selectors.task_filter(queryset=selectors.task_queryset(user=user), params=params)
+        queryset = selectors.task_filter(user=user, params=params)
         return TaskStats.model_validate(services.task_stats(queryset=queryset))
 
     return await _call(ctx, run)

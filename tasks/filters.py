@@ -1,23 +1,203 @@
-"""Query-string filtering and ordering of a user's tasks (django-filter + DRF backends)."""
+"""Query-string filtering, search and ordering of a user's tasks: one django-filter FilterSet.
+
+Every parameter is a form field, so `TaskFilter(params).is_valid()` is the one check of
+a list's parameters (REST and MCP alike) and `cleaned_data` what its SQL depends on.
+"""
 
 import re
+from collections.abc import Hashable
 from typing import Any
 
 import django_filters
+from django import forms
 from django.conf import settings
-from django.db import connection
+from django.db import connection, models
 from django.db.models import BooleanField, Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import filters
-from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.filters import search_smart_split
 
 from tasks.models import Task
+from tasks.queries import TaskQuerySet
 
 BOOLEAN_CHOICES = [("true", "true"), ("false", "false")]
 SQLITE_HAS_TAG = 'EXISTS (SELECT 1 FROM json_each("task"."tags") WHERE json_each.value = %s)'
+
+# Bounds on a list's parameters, checked before any query is built: the work of one
+# request never grows with its input (a search costs two LIKE clauses per word).
+# A task has at most Task.MAX_TAGS tags of Task.TAG_MAX_LENGTH characters, so a filter
+# beyond those could match nothing anyway.
+MAX_FILTER_TAGS = Task.MAX_TAGS
+MAX_FILTER_TAG_LENGTH = Task.TAG_MAX_LENGTH
+# What `search` looks in: the task's free text, every text field without choices.
+SEARCH_FIELDS = tuple(
+    field.name
+    for field in Task._meta.concrete_fields
+    if isinstance(field, models.CharField | models.TextField) and not field.choices
+)
+ORDERING_FIELDS = ("created_at", "updated_at", "due_date", "priority", "title", "position")
+DEFAULT_ORDERING = ("-created_at",)
+MAX_ORDERING_LENGTH = 200  # every field once, with `-` and commas, fits
+# Direction used when `sort_by` is given without `order`.
+NATURAL_ORDER = {
+    "created_at": "desc",
+    "updated_at": "desc",
+    "priority": "desc",
+    "due_date": "asc",
+    "title": "asc",
+    "position": "asc",
+}
+# `ordering` as the schema publishes it (and the code checks): 1 to 6 terms, spaces around.
+_TERM = f" *-?({'|'.join(ORDERING_FIELDS)}) *"
+ORDERING_PATTERN = f"{_TERM}(,{_TERM}){{0,{len(ORDERING_FIELDS) - 1}}}"
+
+
+def search_limits() -> tuple[int, int, int]:
+    """(words, characters per word, characters in all) a search may have."""
+    words, length = settings.SEARCH_MAX_WORDS, settings.SEARCH_MAX_WORD_LENGTH
+    return words, length, words * (length + 3)  # room for quotes and separators
+
+
+class SharedCopy(dict[str, Any]):
+    """A FilterSet's filters or a form's fields that no instance changes: where
+    django-filter and Django deep-copy them for each instance (each request), the
+    instances share them. TaskFilter's filter methods are plain functions, so its
+    filters need no filter set of their own."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return dict(self)
+
+
+class TagsField(forms.CharField):
+    """`a,b`: the distinct tags, within the bounds of a task's tags."""
+
+    def to_python(self, value: Any) -> tuple[str, ...]:
+        text = super().to_python(value)
+        if len(text) > MAX_FILTER_TAGS * (MAX_FILTER_TAG_LENGTH + 2):
+            raise forms.ValidationError(f"At most {MAX_FILTER_TAGS} tags.")
+        tags = tuple(dict.fromkeys(tag.strip() for tag in text.split(",") if tag.strip()))
+        if len(tags) > MAX_FILTER_TAGS:
+            raise forms.ValidationError(f"At most {MAX_FILTER_TAGS} tags.")
+        if any(len(tag) > MAX_FILTER_TAG_LENGTH for tag in tags):
+            raise forms.ValidationError(f"A tag has at most {MAX_FILTER_TAG_LENGTH} characters.")
+        return tags
+
+    def validate(self, value: Any) -> None:  # the text was checked; the tags need no more
+        pass
+
+    def run_validators(self, value: Any) -> None:
+        super().run_validators(",".join(value))  # null characters
+
+
+class SearchField(forms.CharField):
+    """Words (DRF's SearchFilter splitting: quotes keep a phrase), within SEARCH_MAX_*."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strip=False, **kwargs)
+
+    def to_python(self, value: Any) -> tuple[str, ...]:
+        text = super().to_python(value)
+        max_words, max_length, max_total = search_limits()
+        if len(text) > max_total:
+            raise forms.ValidationError(f"At most {max_total} characters ({max_words} words).")
+        if "\x00" in text:
+            raise forms.ValidationError("Null characters are not allowed.")
+        terms = tuple(search_smart_split(text))
+        if len(terms) > max_words:
+            raise forms.ValidationError(f"At most {max_words} words.")
+        if any(len(term) > max_length for term in terms):
+            raise forms.ValidationError(f"A word has at most {max_length} characters.")
+        return terms
+
+    def validate(self, value: Any) -> None:
+        pass
+
+    def run_validators(self, value: Any) -> None:
+        pass  # checked in to_python, before splitting
+
+
+def _unknown_field(field: str) -> forms.ValidationError:
+    allowed = ", ".join(ORDERING_FIELDS)
+    return forms.ValidationError(f"Unknown sort field '{field}'. Allowed: {allowed}.")
+
+
+class OrderingField(forms.CharField):
+    """DRF-style `ordering=-priority,title`: the terms, each a known field at most once."""
+
+    def to_python(self, value: Any) -> tuple[str, ...]:
+        text = super().to_python(value)
+        if not text:
+            return ()
+        if len(text) > MAX_ORDERING_LENGTH:
+            raise forms.ValidationError(f"At most {MAX_ORDERING_LENGTH} characters.")
+        terms = tuple(term.strip() for term in text.split(","))
+        if len(terms) > len(ORDERING_FIELDS):
+            raise forms.ValidationError(f"At most {len(ORDERING_FIELDS)} fields.")
+        for term in terms:
+            if term.removeprefix("-") not in ORDERING_FIELDS:
+                raise _unknown_field(term.removeprefix("-"))
+        if not re.fullmatch(ORDERING_PATTERN, text):
+            raise forms.ValidationError("Comma-separated fields, `-` for descending.")
+        return terms
+
+
+class SortByField(forms.CharField):
+    def validate(self, value: str) -> None:
+        if value and value not in ORDERING_FIELDS:
+            raise _unknown_field(value)
+
+
+class OrderField(forms.CharField):
+    def to_python(self, value: Any) -> str:
+        return super().to_python(value).lower()
+
+    def validate(self, value: str) -> None:
+        if value not in ("", "asc", "desc"):
+            raise forms.ValidationError("Must be `asc` or `desc`.")
+
+
+class TaskFilterForm(forms.Form):
+    """Resolves the three ways to sort into `ordering`: the terms the list is sorted by."""
+
+    def _clean_fields(self) -> None:
+        # Django's, less the BoundField it builds per field for HTML rendering: every
+        # list request validates every field, and these forms are never rendered.
+        for name, field in self.fields.items():
+            value = field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
+            try:
+                self.cleaned_data[name] = field.clean(value)
+            except forms.ValidationError as error:
+                self.add_error(name, error)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        sort_by, order = data.pop("sort_by", ""), data.pop("order", "")
+        if sort_by and data.get("ordering"):
+            self.add_error("sort_by", "Use either `sort_by` or `ordering`.")
+        elif sort_by or order:
+            sort_by = sort_by or "created_at"
+            descending = (order or NATURAL_ORDER[sort_by]) == "desc"
+            data["ordering"] = (f"-{sort_by}" if descending else sort_by,)
+        if "ordering" in data:  # absent: the field's own error
+            data["ordering"] = data["ordering"] or DEFAULT_ORDERING
+        return data
+
+
+class TagsFilter(django_filters.CharFilter):
+    field_class = TagsField
+
+
+class SearchFilter(django_filters.CharFilter):
+    field_class = SearchField
+
+
+class SortByFilter(django_filters.CharFilter):
+    field_class = SortByField
+
+
+class OrderFilter(django_filters.CharFilter):
+    field_class = OrderField
 
 
 class AllChoiceFilter(django_filters.ChoiceFilter):
@@ -31,120 +211,28 @@ class AllChoiceFilter(django_filters.ChoiceFilter):
         return qs if value == "all" else super().filter(qs, value)
 
 
-class TaskFilter(django_filters.FilterSet):
-    """Filters of GET .../tasks; an invalid value is a 400, never silently ignored."""
+class TaskOrderingFilter(django_filters.OrderingFilter):
+    """Sorts by the resolved `ordering` (see TaskFilterForm), unlike django-filter's
+    filter: `priority` by meaning (high > medium > low), tasks without a due date
+    last, and the id last so that every order is total and pages never overlap."""
 
-    status = django_filters.ChoiceFilter(
-        choices=[("all", "all"), ("pending", "pending"), ("completed", "completed")],
-        method="filter_status",
-        help_text="`pending` or `completed`; `all` (the default) does not filter.",
-    )
-    completed = django_filters.ChoiceFilter(
-        choices=BOOLEAN_CHOICES, method="filter_completed", help_text="`true` or `false`."
-    )
-    priority = AllChoiceFilter(choices=Task.Priority.choices)
-    category = AllChoiceFilter(choices=Task.Category.choices)
-    tags = django_filters.CharFilter(
-        method="filter_tags", help_text="Comma-separated; a task matches when it has all of them."
-    )
-    due_before = django_filters.DateFilter(
-        field_name="due_date", lookup_expr="lte", help_text="Due on or before this date."
-    )
-    due_after = django_filters.DateFilter(
-        field_name="due_date", lookup_expr="gte", help_text="Due on or after this date."
-    )
-    overdue = django_filters.ChoiceFilter(
-        choices=BOOLEAN_CHOICES,
-        method="filter_overdue",
-        help_text="`true`: open tasks due before today; `false`: all others.",
-    )
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(fields=ORDERING_FIELDS, **kwargs)
+        # One text field with the 400s above, not django-filter's CSV of choices.
+        self.field_class = OrderingField
+        for choice_option in ("choices", "null_label"):
+            self.extra.pop(choice_option, None)
 
-    class Meta:
-        model = Task
-        fields: list[str] = []
+    def filter(self, qs: QuerySet, value: tuple[str, ...]) -> QuerySet:
+        expressions = [self._expression(term) for term in value]
+        return qs.order_by(*expressions, "-created_at", "-id")
 
-    def get_form_class(self) -> type:
-        # django-filter builds a new form class (every field, every choice label) per
-        # request; the filters never change, so build it once per FilterSet class.
-        form_class = type(self).__dict__.get("_form_class")
-        if form_class is None:
-            form_class = super().get_form_class()
-            type(self)._form_class = form_class
-        return form_class
-
-    def filter_status(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        if value == "all":
-            return queryset
-        return queryset.filter(completed=value == "completed")
-
-    def filter_completed(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        return queryset.filter(completed=value == "true")
-
-    def filter_tags(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        tags = filter_tags_of(value)
-        if not tags:
-            return queryset
-        if connection.vendor == "postgresql":
-            return queryset.filter(tags__contains=tags)  # jsonb @>, served by a GIN index
-        for tag in tags:  # SQLite (the embedded default) has no JSON containment
-            queryset = queryset.filter(RawSQL(SQLITE_HAS_TAG, [tag], output_field=BooleanField()))
-        return queryset
-
-    def filter_overdue(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        overdue = Q(completed=False, due_date__lt=timezone.localdate())
-        return queryset.filter(overdue) if value == "true" else queryset.exclude(overdue)
-
-
-# Bounds on a list's parameters, checked before any query is built: the work of one
-# request never grows with its input (a search cost two LIKE clauses per word, unbounded).
-# A task has at most Task.MAX_TAGS tags of Task.TAG_MAX_LENGTH characters, so a filter
-# beyond those could match nothing anyway.
-MAX_FILTER_TAGS = Task.MAX_TAGS
-MAX_FILTER_TAG_LENGTH = Task.TAG_MAX_LENGTH
-
-
-def filter_tags_of(value: str) -> list[str]:
-    """The distinct tags of a `tags=a,b` filter; a ValidationError beyond the bounds."""
-    if len(value) > MAX_FILTER_TAGS * (MAX_FILTER_TAG_LENGTH + 2):
-        raise ValidationError({"tags": [f"At most {MAX_FILTER_TAGS} tags."]})
-    tags = list(dict.fromkeys(tag.strip() for tag in value.split(",") if tag.strip()))
-    if len(tags) > MAX_FILTER_TAGS:
-        raise ValidationError({"tags": [f"At most {MAX_FILTER_TAGS} tags."]})
-    if any(len(tag) > MAX_FILTER_TAG_LENGTH for tag in tags):
-        raise ValidationError({"tags": [f"A tag has at most {MAX_FILTER_TAG_LENGTH} characters."]})
-    return tags
-
-
-def search_limits() -> tuple[int, int, int]:
-    """(words, characters per word, characters in all) a search may have."""
-    words, length = settings.SEARCH_MAX_WORDS, settings.SEARCH_MAX_WORD_LENGTH
-    return words, length, words * (length + 3)  # room for quotes and separators
-
-
-class TaskSearchFilter(filters.SearchFilter):
-    search_description = (
-        "Case-insensitive text in the title or description; several words must all match. "
-        "At most SEARCH_MAX_WORDS words (default 10) of SEARCH_MAX_WORD_LENGTH characters "
-        "(default 100)."
-    )
-
-    def get_search_terms(self, request: Request) -> list[str]:
-        max_words, max_length, max_total = search_limits()
-        raw = request.query_params.get(self.search_param, "")
-        if len(raw) > max_total:
-            raise ValidationError(
-                {self.search_param: [f"At most {max_total} characters ({max_words} words)."]}
-            )
-        terms = super().get_search_terms(request)
-        if any("\x00" in term for term in terms):
-            raise ValidationError({self.search_param: ["Null characters are not allowed."]})
-        if len(terms) > max_words:
-            raise ValidationError({self.search_param: [f"At most {max_words} words."]})
-        if any(len(term) > max_length for term in terms):
-            raise ValidationError(
-                {self.search_param: [f"A word has at most {max_length} characters."]}
-            )
-        return terms
+    @staticmethod
+    def _expression(term: str) -> OrderBy:
+        field = term.removeprefix("-")
+        value = PRIORITY_RANK if field == "priority" else F(field)
+        nulls_last = True if field == "due_date" else None
+        return OrderBy(value, descending=term.startswith("-"), nulls_last=nulls_last)
 
 
 PRIORITY_RANK = Case(
@@ -155,128 +243,135 @@ PRIORITY_RANK = Case(
 )
 
 
-MAX_ORDERING_LENGTH = 200
+# The filter methods: plain functions, so that a filter needs no filter set (see SharedCopy).
 
 
-class TaskOrderingFilter(filters.OrderingFilter):
-    """DRF's `ordering=-created_at`, plus the frontend's `sort_by=` and `order=asc|desc`.
-
-    Unlike DRF's filter, unknown fields are a 400. `priority` sorts by meaning
-    (high > medium > low) and tasks without a due date always sort last.
-    """
-
-    sort_param = "sort_by"
-    order_param = "order"
-    # Direction used when `sort_by` is given without `order`.
-    natural_order = {
-        "created_at": "desc",
-        "updated_at": "desc",
-        "priority": "desc",
-        "due_date": "asc",
-        "title": "asc",
-        "position": "asc",
-    }
-
-    def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> list[str]:
-        sort_by = request.query_params.get(self.sort_param, "").strip()
-        order = request.query_params.get(self.order_param, "").strip().lower()
-        terms = request.query_params.get(self.ordering_param, "").strip()
-        if order and order not in ("asc", "desc"):
-            raise ValidationError({self.order_param: ["Must be `asc` or `desc`."]})
-        if sort_by and terms:
-            raise ValidationError({self.sort_param: ["Use either `sort_by` or `ordering`."]})
-        if terms:
-            if len(terms) > MAX_ORDERING_LENGTH:  # every field once, with `-` and commas, fits
-                raise ValidationError({self.ordering_param: ["At most 200 characters."]})
-            fields = [term.strip() for term in terms.split(",")]
-            if len(fields) > len(view.ordering_fields):
-                limit = len(view.ordering_fields)
-                raise ValidationError({self.ordering_param: [f"At most {limit} fields."]})
-            self._check_fields(self.ordering_param, [f.removeprefix("-") for f in fields], view)
-            if not re.fullmatch(self._ordering_pattern(view), terms):  # the schema's own rule
-                raise ValidationError(
-                    {self.ordering_param: ["Comma-separated fields, `-` for descending."]}
-                )
-            return fields
-        if sort_by or order:
-            sort_by = sort_by or "created_at"
-            self._check_fields(self.sort_param, [sort_by], view)
-            direction = order or self.natural_order[sort_by]
-            return [f"-{sort_by}" if direction == "desc" else sort_by]
-        return list(view.ordering)
-
-    def _check_fields(self, param: str, fields: list[str], view: Any) -> None:
-        unknown = [field for field in fields if field not in view.ordering_fields]
-        if unknown:
-            allowed = ", ".join(view.ordering_fields)
-            raise ValidationError(
-                {param: [f"Unknown sort field '{unknown[0]}'. Allowed: {allowed}."]}
-            )
-
-    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
-        expressions = [
-            self._expression(term) for term in self.get_ordering(request, queryset, view)
-        ]
-        # The id (UUIDv7, time-ordered) makes every order total, so pages never overlap.
-        return queryset.order_by(*expressions, "-created_at", "-id")
-
-    @staticmethod
-    def _expression(term: str) -> OrderBy:
-        descending = term.startswith("-")
-        field = term.removeprefix("-")
-        value = PRIORITY_RANK if field == "priority" else F(field)
-        return OrderBy(
-            value, descending=descending, nulls_last=True if field == "due_date" else None
-        )
-
-    @staticmethod
-    def _ordering_pattern(view: Any) -> str:
-        """`ordering` as the schema publishes it: 1 to len(fields) terms, spaces around."""
-        fields = list(view.ordering_fields)
-        term = f" *-?({'|'.join(fields)}) *"
-        return f"{term}(,{term}){{0,{len(fields) - 1}}}"
-
-    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        fields = list(view.ordering_fields)
-        return [
-            {
-                "name": self.sort_param,
-                "required": False,
-                "in": "query",
-                "description": "Sort field (the frontend's name for `ordering`).",
-                "schema": {"type": "string", "enum": fields},
-            },
-            {
-                "name": self.order_param,
-                "required": False,
-                "in": "query",
-                "description": "Direction for `sort_by`; its natural direction when omitted.",
-                "schema": {"type": "string", "enum": ["asc", "desc"]},
-            },
-            {
-                "name": self.ordering_param,
-                "required": False,
-                "in": "query",
-                "description": "DRF-style ordering: comma-separated fields, `-` for descending, "
-                f"from {', '.join(fields)}. Not together with `sort_by`.",
-                "schema": {
-                    "type": "string",
-                    "pattern": f"^{self._ordering_pattern(view)}$",
-                    "maxLength": MAX_ORDERING_LENGTH,
-                },
-            },
-        ]
+def filter_status(queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+    if value == "all":
+        return queryset
+    return queryset.filter(completed=value == "completed")
 
 
-class TaskListOptions:
-    """What a task list accepts, read by the filter backends as their `view`.
+def filter_completed(queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+    return queryset.filter(completed=value == "true")
 
-    TaskViewSet inherits these and tasks.selectors passes this class itself, so the
-    REST list and the MCP tools filter, search and sort with one definition.
-    """
 
-    filter_backends = [DjangoFilterBackend, TaskSearchFilter, TaskOrderingFilter]
-    filterset_class = TaskFilter
-    search_fields = ["title", "description"]
-    ordering_fields = ["created_at", "updated_at", "due_date", "priority", "title", "position"]
-    ordering = ["-created_at"]
+def filter_tags(queryset: QuerySet[Task], name: str, tags: tuple[str, ...]) -> QuerySet[Task]:
+    if connection.vendor == "postgresql":
+        return queryset.filter(tags__contains=list(tags))  # jsonb @>, a GIN index
+    for tag in tags:  # SQLite (the embedded default) has no JSON containment
+        queryset = queryset.filter(RawSQL(SQLITE_HAS_TAG, [tag], output_field=BooleanField()))
+    return queryset
+
+
+def filter_overdue(queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
+    overdue = Q(completed=False, due_date__lt=timezone.localdate())
+    return queryset.filter(overdue) if value == "true" else queryset.exclude(overdue)
+
+
+def filter_search(queryset: QuerySet[Task], name: str, terms: tuple[str, ...]) -> QuerySet[Task]:
+    """Every term in one of SEARCH_FIELDS at least (as DRF's SearchFilter)."""
+    condition = Q()
+    for term in terms:
+        any_field = Q()
+        for field in SEARCH_FIELDS:
+            any_field |= Q(**{f"{field}__icontains": term})
+        condition &= any_field
+    return queryset.filter(condition)
+
+
+class TaskFilter(django_filters.FilterSet):
+    """Filters, search and ordering of GET .../tasks; an invalid value is a 400, never
+    silently ignored. Its SQL must depend on `cleaned_data` and the day only (it is
+    compiled once per set of them: tasks.queries)."""
+
+    status = django_filters.ChoiceFilter(
+        choices=[("all", "all"), ("pending", "pending"), ("completed", "completed")],
+        method=filter_status,
+        help_text="`pending` or `completed`; `all` (the default) does not filter.",
+    )
+    completed = django_filters.ChoiceFilter(
+        choices=BOOLEAN_CHOICES, method=filter_completed, help_text="`true` or `false`."
+    )
+    priority = AllChoiceFilter(choices=Task.Priority.choices)
+    category = AllChoiceFilter(choices=Task.Category.choices)
+    tags = TagsFilter(
+        method=filter_tags,
+        help_text="Comma-separated; a task matches when it has all of them.",
+    )
+    due_before = django_filters.DateFilter(
+        field_name="due_date", lookup_expr="lte", help_text="Due on or before this date."
+    )
+    due_after = django_filters.DateFilter(
+        field_name="due_date", lookup_expr="gte", help_text="Due on or after this date."
+    )
+    overdue = django_filters.ChoiceFilter(
+        choices=BOOLEAN_CHOICES,
+        method=filter_overdue,
+        help_text="`true`: open tasks due before today; `false`: all others.",
+    )
+    search = SearchFilter(
+        method=filter_search,
+        help_text=f"Case-insensitive text in {' or '.join(SEARCH_FIELDS)}; several words "
+        "must all match. At most SEARCH_MAX_WORDS words (default 10) of "
+        "SEARCH_MAX_WORD_LENGTH characters (default 100).",
+    )
+    # sort_by and order only feed `ordering` (TaskFilterForm.clean): they filter nothing.
+    sort_by = SortByFilter()
+    order = OrderFilter()
+    ordering = TaskOrderingFilter()
+
+    class Meta:
+        model = Task
+        fields: list[str] = []
+        form = TaskFilterForm
+
+    def get_form_class(self) -> type[forms.Form]:
+        # django-filter builds a new form class (every field, every choice label) per
+        # request; the filters never change, so build it once per FilterSet class.
+        form_class = type(self).__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            form_class.base_fields = SharedCopy(form_class.base_fields)
+            type(self)._form_class = form_class
+        return form_class
+
+    def sql_key(self) -> Hashable:
+        """What the SQL of this filter set's queryset depends on: its class, its
+        `cleaned_data` and the day (`overdue`). Call is_valid() first."""
+        return (type(self), tuple(sorted(self.form.cleaned_data.items())), timezone.localdate())
+
+    def filter_queryset(self, queryset: QuerySet[Task]) -> QuerySet[Task]:
+        if isinstance(queryset, TaskQuerySet):  # its SQL is then compiled once per key
+            return queryset.filtered_once(self.sql_key(), super().filter_queryset)
+        return super().filter_queryset(queryset)
+
+
+TaskFilter.base_filters = SharedCopy(TaskFilter.base_filters)
+
+
+def ordering_parameters() -> list[OpenApiParameter]:
+    """The three sort parameters as the schema publishes them (django-filter's own
+    schema would make `ordering` a list of choices)."""
+
+    def parameter(name: str, description: str, schema: dict[str, Any]) -> OpenApiParameter:
+        return OpenApiParameter(name, {"type": "string", **schema}, description=description)
+
+    return [
+        parameter(
+            "sort_by",
+            "Sort field (the frontend's name for `ordering`).",
+            {"enum": list(ORDERING_FIELDS)},
+        ),
+        parameter(
+            "order",
+            "Direction for `sort_by`; its natural direction when omitted.",
+            {"enum": ["asc", "desc"]},
+        ),
+        parameter(
+            "ordering",
+            "DRF-style ordering: comma-separated fields, `-` for descending, from "
+            f"{', '.join(ORDERING_FIELDS)}. Not together with `sort_by`.",
+            {"pattern": f"^{ORDERING_PATTERN}$", "maxLength": MAX_ORDERING_LENGTH},
+        ),
+    ]

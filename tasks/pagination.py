@@ -1,7 +1,8 @@
 """The list envelope: one page of tasks plus totals of the whole filtered set."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from django.db.models import Count, Max, Q
 from rest_framework.exceptions import ValidationError
@@ -9,6 +10,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from tasks.queries import TaskQuerySet
 from tasks.serializers import row_seq
 
 MAX_INT = 2**31 - 1
@@ -19,14 +21,6 @@ SET_AGGREGATES = {
     "n_completed": Count("completed", filter=Q(completed=True)),
     "last_change": Max("change_seq"),
 }
-
-
-class Rows(Protocol):
-    """What the paginator needs of its rows: a QuerySet, or selectors.TaskListRows."""
-
-    def __getitem__(self, page: slice) -> Any: ...
-
-    def aggregate(self, **aggregates: Any) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +61,18 @@ class TaskPagination(LimitOffsetPagination):
     max_limit = 1000
     offset_alias = "skip"
 
-    def paginate_queryset(self, queryset: Rows, request: Request, view: Any = None) -> list[Any]:
+    def paginate_queryset(
+        self, queryset: TaskQuerySet, request: Request, view: Any = None
+    ) -> list[Any]:
         self.request = request
-        self.limit = self.get_limit(request)
-        self.offset = self.get_offset(request)
+        return self.paginate(queryset, request.query_params)
+
+    def paginate(self, queryset: TaskQuerySet, params: Mapping[str, Any]) -> list[Any]:
+        """The page of `queryset` that `params` ask for, as rows (task_rows); its totals
+        and ETag parts in `task_page`."""
+        self.limit, self.offset = self.page_bounds(params)
         # One row more than the page: when it is absent, the page holds the whole set.
-        rows = list(queryset[self.offset : self.offset + self.limit + 1])
+        rows = queryset.rows(self.offset, self.offset + self.limit + 1)
         page = rows[: self.limit]
         if self.offset == 0 and len(rows) <= self.limit:
             self.count = len(page)
@@ -81,7 +81,7 @@ class TaskPagination(LimitOffsetPagination):
         else:
             # Columns of the (user, change_seq, completed) index only, not the id:
             # PostgreSQL counts from the index alone, without visiting the table.
-            counts = queryset.aggregate(**SET_AGGREGATES)
+            counts = queryset.totals(**SET_AGGREGATES)
             self.count, self.completed_count = counts["n_total"], counts["n_completed"]
             self.last_change = counts["last_change"] or 0
         self.task_page = TaskPage(
@@ -89,23 +89,33 @@ class TaskPagination(LimitOffsetPagination):
         )
         return page
 
+    def page_bounds(self, params: Mapping[str, Any]) -> tuple[int, int]:
+        """(limit, offset) of `params`; a ValidationError for a bad value."""
+        return self.limit_of(params), self.offset_of(params)
+
     def get_limit(self, request: Request) -> int:
-        value = request.query_params.get(self.limit_query_param)
+        return self.limit_of(request.query_params)
+
+    def get_offset(self, request: Request) -> int:
+        return self.offset_of(request.query_params)
+
+    def limit_of(self, params: Mapping[str, Any]) -> int:
+        value = params.get(self.limit_query_param)
         if value in (None, ""):
             return self.default_limit
         return min(self._non_negative(self.limit_query_param, value, minimum=1), self.max_limit)
 
-    def get_offset(self, request: Request) -> int:
+    def offset_of(self, params: Mapping[str, Any]) -> int:
         """`offset`, else `skip`; a bad value of either is a 400, even when both are sent."""
         offsets = [
             self._non_negative(param, value, minimum=0)
             for param in (self.offset_query_param, self.offset_alias)
-            if (value := request.query_params.get(param)) not in (None, "")
+            if (value := params.get(param)) not in (None, "")
         ]
         return offsets[0] if offsets else 0
 
     @staticmethod
-    def _non_negative(param: str, value: str, minimum: int) -> int:
+    def _non_negative(param: str, value: Any, minimum: int) -> int:
         try:
             number = int(value)
         except ValueError:

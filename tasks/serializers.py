@@ -1,8 +1,8 @@
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from django.core.validators import RegexValidator
@@ -16,41 +16,19 @@ from rest_framework import serializers
 from accounts.models import User
 from tasks.models import Task
 
+# The API's Task: every concrete field of the model but these, a relation by its id.
+HIDDEN_FIELDS = {"change_seq"}  # the changes feed's place: not part of a task
 TASK_FIELDS = [
-    "id",
-    "user_id",
-    "title",
-    "description",
-    "completed",
-    "priority",
-    "category",
-    "due_date",
-    "tags",
-    "position",
-    "version",
-    "completed_at",
-    "created_at",
-    "updated_at",
+    field.attname if field.is_relation else field.name
+    for field in Task._meta.concrete_fields
+    if field.name not in HIDDEN_FIELDS
 ]
 
 
-def _iso(value: datetime | None) -> str | None:
+def _iso(value: datetime) -> str:
     """DRF's DateTimeField output: ISO 8601, UTC written as `Z`, no zero fraction."""
-    if value is None:
-        return None
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-class TaskRow(dict[str, Any]):
-    """A task as the API writes it (`task_rows` on PostgreSQL): its own representation,
-    plus its place in the changes feed (`seq`, not part of it)."""
-
-    __slots__ = ("seq",)
-
-    @property
-    def completed(self) -> bool:
-        return self["completed"]
 
 
 class _UtcIso(Func):
@@ -74,10 +52,60 @@ class _IsoDate(Func):
     output_field = CharField()
 
 
+class Format(NamedTuple):
+    """How the API writes one kind of value, from a model instance and in PostgreSQL."""
+
+    python: Callable[[Any], Any]  # the model's value (not None) as the API writes it
+    sql: Callable[[str], Func]  # the column as PostgreSQL text in the same format
+
+
+# The output format, per kind of model field (the most specific class first); any other
+# value is written as the model holds it. tests/tasks/test_task_rows.py checks that both
+# columns agree.
+FORMATS: dict[type[models.Field], Format] = {
+    models.UUIDField: Format(str, lambda column: Cast(column, CharField())),
+    models.DateTimeField: Format(_iso, _UtcIso),
+    models.DateField: Format(date.isoformat, _IsoDate),
+    models.JSONField: Format(lambda value: value, lambda column: Cast(column, TextField())),
+}
+
+
+def _format_of(field: models.Field) -> Format | None:
+    return next((f for kind, f in FORMATS.items() if isinstance(field, kind)), None)
+
+
+# (API name, its format) of every field, in order.
+_FIELD_FORMATS = [(name, _format_of(Task._meta.get_field(name))) for name in TASK_FIELDS]
+_JSON_FIELDS = [
+    name for name in TASK_FIELDS if isinstance(Task._meta.get_field(name), models.JSONField)
+]
+
+
+def task_representation(task: Any) -> dict[str, Any]:
+    """A task (a model instance or a named row) as the API writes it."""
+    data = {}
+    for name, format in _FIELD_FORMATS:
+        value = getattr(task, name)
+        data[name] = value if format is None or value is None else format.python(value)
+    return data
+
+
+class TaskRow(dict[str, Any]):
+    """A task as the API writes it (`task_rows` on PostgreSQL): its own representation,
+    plus its place in the changes feed (`seq`, not part of it)."""
+
+    __slots__ = ("seq",)
+
+    @property
+    def completed(self) -> bool:
+        return self["completed"]
+
+
 def task_row(row: tuple[Any, ...]) -> TaskRow:
-    """A row of `task_rows`' SQL on PostgreSQL (tags as JSON text) as a TaskRow."""
+    """A row of `task_rows`' SQL on PostgreSQL (JSON as text) as a TaskRow."""
     task = TaskRow(zip(TASK_FIELDS, row, strict=False))  # all but change_seq, the last
-    task["tags"] = orjson.loads(task["tags"])
+    for name in _JSON_FIELDS:
+        task[name] = orjson.loads(task[name])
     task.seq = row[-1]
     return task
 
@@ -95,22 +123,17 @@ class _TaskRowIterable(ValuesListIterable):
 def task_rows(queryset: QuerySet[Task]) -> QuerySet:
     """The queryset's tasks as rows for TaskSerializer to list, not model instances.
 
-    On PostgreSQL, TaskRow dicts: the id, due date and timestamps come as text already
-    in the API's format, so a row is its own representation: Django's timestamptz
-    loader would parse each value in Python, a large share of a long list's cost,
-    only for the serializer to format it again. Tags come as JSON
-    text that orjson decodes, instead of JSONField's converter and json.loads.
-    Elsewhere (SQLite), named tuples. Still a queryset, so pagination can slice and
-    count it. Each row also carries its `change_seq` (see row_seq), for the ETag.
+    On PostgreSQL, TaskRow dicts: every value comes as FORMATS writes it (JSON as
+    text that orjson decodes), so a row is its own representation: Django's
+    timestamptz loader would parse each value in Python only for the serializer to
+    format it again. Elsewhere (SQLite), named tuples. Still a queryset, so
+    pagination can slice and count it. Each row also carries its `change_seq` (see
+    row_seq), for the ETag.
     """
     if connections[queryset.db].vendor != "postgresql":
         return queryset.values_list(*TASK_FIELDS, "change_seq", named=True)
-    text = {
-        "id": Cast("id", CharField()),
-        "tags": Cast("tags", TextField()),
-        "due_date": _IsoDate("due_date"),
-    } | {name: _UtcIso(name) for name in ("completed_at", "created_at", "updated_at")}
-    rows = queryset.values_list(*(text.get(name, name) for name in TASK_FIELDS), "change_seq")
+    columns = [name if format is None else format.sql(name) for name, format in _FIELD_FORMATS]
+    rows = queryset.values_list(*columns, "change_seq")
     rows._iterable_class = _TaskRowIterable  # Django's own hook for named rows; stable since 2.0
     return rows
 
@@ -226,24 +249,9 @@ class TaskSerializer(serializers.ModelSerializer):
     def to_representation(self, task: Task | TaskRow) -> dict[str, Any]:
         if type(task) is TaskRow:  # PostgreSQL already wrote every value as the API does
             return task
-        # Same output as the declared fields, written out: a 1000-task list is the
-        # frontend's default call and field-by-field rendering dominated its cost.
-        return {
-            "id": str(task.id),
-            "user_id": task.user_id,
-            "title": task.title,
-            "description": task.description,
-            "completed": task.completed,
-            "priority": task.priority,
-            "category": task.category,
-            "due_date": task.due_date.isoformat() if task.due_date else None,
-            "tags": task.tags,
-            "position": task.position,
-            "version": task.version,
-            "completed_at": _iso(task.completed_at),
-            "created_at": _iso(task.created_at),
-            "updated_at": _iso(task.updated_at),
-        }
+        # The declared fields' output (FORMATS), without DRF's field-by-field rendering:
+        # a 1000-task list is the frontend's default call.
+        return task_representation(task)
 
 
 MAX_BATCH_OPERATIONS = 100

@@ -19,15 +19,8 @@ from accounts.models import User
 from config.errors import QuotaExceeded
 from config.sql import Compiled, compile_for, compile_update, returning
 from tasks.models import IdempotencyKey, Task, TaskTombstone
-from tasks.selectors import (
-    OWNER,
-    TASK_ID,
-    fetch_task,
-    task_count_and_last_position,
-    task_db_id,
-    task_get,
-    task_queryset,
-)
+from tasks.queries import ANY_OWNER, ANY_TASK_ID, fetch_task, task_db_id, task_queryset
+from tasks.selectors import task_count_and_last_position, task_get
 
 logger = logging.getLogger(__name__)
 
@@ -167,14 +160,14 @@ def _update_sql(plain: tuple[str, ...], completed: bool | None) -> Compiled:
     """task_update's UPDATE ... RETURNING of the fields `plain` (values bound as
     SQLUpdateCompiler prepares them: get_db_prep_save) and of `completed` if not None."""
     one_task = _one_task_template()
-    slots = {name: f"{OWNER}-{name}" for name in plain}  # raw: no field prepares them
+    slots = {name: f"{ANY_OWNER}-{name}" for name in plain}  # raw: no field prepares them
     values: dict[str, Any] = {name: RawSQL("%s", [slot]) for name, slot in slots.items()}
     values |= {"updated_at": _UPDATED_AT, "version": F("version") + 1}
     stamps = [_stamp(_UPDATED_AT)]
     if completed is not None:
         values |= Task.completion(completed, _COMPLETED_AT, restamp=False)
         stamps.insert(0, _stamp(_COMPLETED_AT))
-    placeholders = (*_owner_placeholders(), task_db_id(TASK_ID), *slots.values(), *stamps)
+    placeholders = (*_owner_placeholders(), task_db_id(ANY_TASK_ID), *slots.values(), *stamps)
     compiled = compile_update(one_task, values, *placeholders)
     return compiled._replace(sql=compiled.sql + returning(Task))
 
@@ -216,7 +209,7 @@ def _set_completed_sql(completed: bool | None) -> Compiled:
         Task.completion(completed, _COMPLETED_AT)
         | {"updated_at": _UPDATED_AT, "version": F("version") + 1},
         *_owner_placeholders(),
-        task_db_id(TASK_ID),
+        task_db_id(ANY_TASK_ID),
         _stamp(_COMPLETED_AT),
         _stamp(_UPDATED_AT),
     )
@@ -253,7 +246,7 @@ def _delete_query(queryset: QuerySet[Task]) -> tuple[str, list[Any]]:
 def _delete_sql() -> Compiled:
     one_task = _one_task_template()
     sql, params = _delete_query(one_task)
-    placeholders = (*_owner_placeholders(), task_db_id(TASK_ID))
+    placeholders = (*_owner_placeholders(), task_db_id(ANY_TASK_ID))
     slots = tuple(params.index(placeholder) for placeholder in placeholders)
     return Compiled(sql, tuple(params), slots, one_task.db)
 
@@ -388,11 +381,11 @@ def _locked(queryset: QuerySet[Task], user: User, lock_owner: Any = None) -> Que
 
 
 # Stands for the user's id where SQL built once takes the user's lock.
-OWNER_LOCK = f"lock-{OWNER}"
+OWNER_LOCK = f"lock-{ANY_OWNER}"
 
 
 def _owner_placeholders() -> tuple[str, ...]:
-    return (OWNER, OWNER_LOCK) if _vendor() == "postgresql" else (OWNER,)
+    return (ANY_OWNER, OWNER_LOCK) if _vendor() == "postgresql" else (ANY_OWNER,)
 
 
 def _owner_values(user: User) -> tuple[str, ...]:
@@ -400,9 +393,9 @@ def _owner_values(user: User) -> tuple[str, ...]:
 
 
 def _one_task_template() -> QuerySet[Task]:
-    """_one_task with placeholders (OWNER, OWNER_LOCK, TASK_ID), for SQL built once."""
-    owner = User(pk=OWNER)
-    return _locked(task_queryset(user=owner), owner, lock_owner=OWNER_LOCK).filter(pk=TASK_ID)
+    """_one_task with placeholders (ANY_OWNER, OWNER_LOCK, ANY_TASK_ID), for SQL built once."""
+    owner = User(pk=ANY_OWNER)
+    return _locked(task_queryset(user=owner), owner, lock_owner=OWNER_LOCK).filter(pk=ANY_TASK_ID)
 
 
 def _one_task(user: User, pk: Any, versions: Versions) -> QuerySet[Task]:
@@ -487,7 +480,7 @@ def user_task_stats(*, user: User) -> dict[str, Any]:
 
 @lru_cache(maxsize=2)
 def _user_stats_sql(today: date) -> Compiled | None:  # `overdue` compares with today
-    return compile_for(_stats_rows(task_queryset(user=User(pk=OWNER))), OWNER)
+    return compile_for(_stats_rows(task_queryset(user=User(pk=ANY_OWNER))), ANY_OWNER)
 
 
 def _stats_rows(queryset: QuerySet[Task]) -> QuerySet:

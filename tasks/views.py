@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.http import parse_etags
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -23,7 +24,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from config.errors import Conflict, PreconditionFailed, api_error
 from tasks import selectors, services
-from tasks.filters import TaskListOptions
+from tasks.filters import TaskFilter, ordering_parameters
 from tasks.models import IdempotencyKey, Task
 from tasks.serializers import (
     MAX_BATCH_OPERATIONS,
@@ -218,7 +219,7 @@ NOT_MODIFIED = OpenApiResponse(description="Not Modified: the `If-None-Match` ET
         description="The response's `ETag` covers this page and its counts; send it back "
         "in `If-None-Match` to get 304 Not Modified (empty body) while nothing in the "
         "filtered set changed.",
-        parameters=[IF_NONE_MATCH_PARAMETER, ETAG_HEADER],
+        parameters=[IF_NONE_MATCH_PARAMETER, ETAG_HEADER, *ordering_parameters()],
         responses={200: TaskSerializer, 304: NOT_MODIFIED},
     ),
     create=extend_schema(
@@ -249,24 +250,24 @@ NOT_MODIFIED = OpenApiResponse(description="Not Modified: the `If-None-Match` ET
         responses={204: None},
     ),
 )
-class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
+class TaskViewSet(viewsets.ModelViewSet):
     """A user's tasks; every query is scoped to the authenticated user.
 
-    Filtering, search and ordering options come from TaskListOptions; reads go
-    through tasks.selectors and writes through tasks.services, as the MCP tools do.
+    Lists: get_queryset, then TaskFilter (filters, search, ordering), then
+    TaskPagination. Reads go through tasks.selectors and writes through
+    tasks.services, as the MCP tools do.
     """
 
     serializer_class = TaskSerializer
     permission_classes = PERMISSIONS
     lookup_value_regex = "[^/]+"
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = TaskFilter
 
     def get_queryset(self) -> QuerySet[Task]:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Task.objects.none()
         return selectors.task_queryset(user=self.request.user)
-
-    def filter_queryset(self, queryset: QuerySet[Task]) -> QuerySet[Task]:
-        return selectors.task_filter(queryset=queryset, params=self.request.query_params)
 
     def get_object(self) -> Task:
         # DRF's get_object, minus filter_queryset: filters, search and ordering describe
@@ -278,13 +279,14 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         user, params = request.user, request.query_params
+        queryset = self.filter_queryset(self.get_queryset())
         if "If-None-Match" in request.headers:  # one aggregate decides; no list built
-            etag = selectors.task_list_etag(user=user, params=params)
+            etag = selectors.task_list_etag(user=user, queryset=queryset, params=params)
             if none_match(request, etag):
                 return not_modified(etag)
-        page = selectors.task_list(user=user, params=params)
-        response = Response(page.envelope(self.get_serializer(page.tasks, many=True).data))
-        total, last_change = page.total, page.last_change
+        page = self.paginate_queryset(queryset)
+        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        total, last_change = self.paginator.task_page.total, self.paginator.task_page.last_change
         return with_etag(
             response,
             selectors.list_etag(user=user, params=params, total=total, last_change=last_change),
@@ -402,7 +404,11 @@ class TaskViewSet(TaskListOptions, viewsets.ModelViewSet):
         )
         return Response({"task": self.get_serializer(task).data})
 
-    @extend_schema(summary="Counts of the (filtered) task set", responses=TaskStatsSerializer)
+    @extend_schema(
+        summary="Counts of the (filtered) task set",
+        parameters=ordering_parameters(),
+        responses=TaskStatsSerializer,
+    )
     @action(detail=False, methods=["get"], pagination_class=None)
     def stats(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())

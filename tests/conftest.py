@@ -8,6 +8,7 @@ from pytest_django.fixtures import validate_django_db
 from rest_framework.test import APIClient
 
 from accounts.jwts import clear_key_cache
+from tasks import queries
 from tests.factories import UserFactory
 from tests.tokens import SigningKey, bearer_for, create_signing_key
 
@@ -65,6 +66,13 @@ def _fresh_key_cache():
     clear_key_cache()
     yield
     clear_key_cache()
+
+
+@pytest.fixture(autouse=True)
+def _check_cached_sql(monkeypatch: pytest.MonkeyPatch):
+    """Every reuse of a list's compiled SQL is checked against a fresh compile: a filter
+    whose SQL depends on more than its parameters and the day fails the test using it."""
+    monkeypatch.setattr(queries, "CHECK_CACHED_SQL", True)
 
 
 # Better Auth's tables, children before "user". Django's flush after a transactional test

@@ -4,14 +4,18 @@ SQL built once per set of list parameters (REST and MCP alike)."""
 import uuid
 from datetime import date
 
+import django_filters
 import pytest
+from django.conf import settings
+from django.test import override_settings
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from tasks import selectors
+from tasks import queries, selectors
+from tasks.filters import TaskFilter
 from tasks.models import Task
 from tasks.pagination import TaskPagination
-from tasks.serializers import TaskSerializer, task_rows
+from tasks.serializers import TaskSerializer
 from tests.factories import TaskFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +82,7 @@ LIST_PARAMS = [
 
 @pytest.fixture
 def two_lists(user, other_user):
-    selectors._list_sql.cache_clear()
+    queries.list_sql.clear()
     for owner in (user, other_user):
         TaskFactory(user=owner, title="alpha beta", tags=["a", "b"], due_date=date(2027, 3, 1))
         TaskFactory(user=owner, description="ALPHA", tags=["a"], due_date=date(2020, 1, 1))
@@ -88,12 +92,11 @@ def two_lists(user, other_user):
 
 
 def _orm_page(user, params):
-    """The list page as the ORM builds it, for comparison with the cached SQL."""
-    request = selectors._query_request(params)
+    """The list page as the ORM builds and compiles it, for comparison with the cached SQL."""
+    queryset = selectors.task_filter(user=user, params=params)
+    queryset.sql_key = None  # not compiled once: the ORM's own query, built now
     paginator = TaskPagination()
-    paginator.paginate_queryset(
-        task_rows(selectors._filter(selectors.task_queryset(user=user), request)), request
-    )
+    paginator.paginate(queryset, params)
     return paginator.task_page
 
 
@@ -104,16 +107,30 @@ def test_list_sql_built_once_returns_what_the_orm_returns(two_lists, params):
         expected = _orm_page(owner, params)
         assert page == expected
         assert {task["user_id"] for task in page.tasks} <= {owner.pk}
-    assert selectors._list_sql.cache_info().misses == 1
-    assert selectors._list_sql.cache_info().hits == 3
+    assert queries.list_sql.misses == 1
+    assert len(queries.list_sql.entries) == 1
 
 
-def test_a_list_page_costs_one_query_once_its_sql_is_built(two_lists, django_assert_num_queries):
+def test_a_list_page_costs_one_query_once_its_sql_is_built(
+    two_lists, django_assert_num_queries, monkeypatch
+):
     user, _ = two_lists
+    monkeypatch.setattr(queries, "CHECK_CACHED_SQL", False)
     selectors.task_list(user=user, params={"sort_by": "priority"})
 
     with django_assert_num_queries(1):
         selectors.task_list(user=user, params={"sort_by": "priority"})
+
+
+def test_list_sql_is_keyed_on_the_cleaned_parameters(two_lists):
+    user, _ = two_lists
+    for params in (
+        {"sort_by": "priority"},
+        {"ordering": "-priority"},
+        {"order": "", "sort_by": "priority "},
+    ):
+        selectors.task_list(user=user, params=params)
+    assert queries.list_sql.misses == 1
 
 
 def test_overdue_lists_follow_the_date(two_lists, monkeypatch):
@@ -136,13 +153,46 @@ def test_invalid_list_parameters_are_refused_every_time(user):
             selectors.task_list(user=user, params={"sort_by": "nonsense"})
 
 
-def test_a_placeholder_owner_that_is_ambiguous_falls_back_to_the_orm(two_lists, monkeypatch):
+def test_an_owner_id_among_the_parameters_falls_back_to_the_orm(two_lists):
+    queries.list_sql.clear()
+    ambiguous = UserFactory(id="%alpha%")  # also what search=alpha binds
+    TaskFactory(user=ambiguous, title="alpha")
     user, _ = two_lists
-    selectors._list_sql.cache_clear()
-    monkeypatch.setattr(selectors, "OWNER", "%alpha%")  # also what search=alpha binds
 
-    page = selectors.task_list(user=user, params={"search": "alpha"})
+    for owner in (ambiguous, user):
+        page = selectors.task_list(user=owner, params={"search": "alpha"})
+        assert page == _orm_page(owner, {"search": "alpha"})
 
-    assert selectors._list_sql(((("search", ("alpha",))),), timezone.localdate()) is None
-    assert page == _orm_page(user, {"search": "alpha"})
     assert len(page.tasks) == 2
+    assert queries.list_sql.misses == 2  # the ambiguous owner's SQL is not kept
+    selectors.task_list(user=ambiguous, params={"search": "alpha"})
+    assert queries.list_sql.misses == 2  # but the next owner's serves it too
+
+
+class SettingFilter(TaskFilter):
+    """A filter whose SQL reads a setting: wrong to compile once per parameters."""
+
+    mine = django_filters.CharFilter(
+        method=lambda queryset, name, value: queryset.filter(priority=settings.MY_PRIORITY)
+    )
+
+
+def _setting_list(user, priority):
+    with override_settings(MY_PRIORITY=priority):
+        queryset = SettingFilter({"mine": "1"}, queryset=selectors.task_queryset(user=user)).qs
+        return {task["priority"] for task in queryset.rows(0, 100)}
+
+
+def test_the_check_fails_a_filter_whose_sql_depends_on_more_than_its_parameters(
+    two_lists, monkeypatch
+):
+    user, _ = two_lists
+    monkeypatch.setattr(queries, "CHECK_CACHED_SQL", False)
+    assert _setting_list(user, "high") == {"high"}
+    assert _setting_list(user, "medium") == {"high"}  # unchecked: the stale SQL ran
+
+    queries.list_sql.clear()
+    monkeypatch.setattr(queries, "CHECK_CACHED_SQL", True)  # as in every test
+    assert _setting_list(user, "high") == {"high"}
+    with pytest.raises(AssertionError, match="depends on more than its key"):
+        _setting_list(user, "medium")
