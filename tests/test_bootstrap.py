@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 SKIPPED = {".venv", ".git", "node_modules", "__pycache__", "staticfiles", "db.sqlite3",
-           "test-artifacts", "results", ".ruff_cache", ".pytest_cache", ".hypothesis"}  # fmt: skip
+           "test-artifacts", "results", ".ruff_cache", ".mypy_cache", ".pytest_cache",
+           ".hypothesis"}  # fmt: skip
 STARTUP_TIMEOUT = 300
 
 pytestmark = pytest.mark.skipif(
