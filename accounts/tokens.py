@@ -72,7 +72,7 @@ JWKS_FETCH_TIMEOUT_SECONDS = 3.0
 VERIFIED_TOKEN_CACHE_SIZE = 2048  # per process; an entry is one token and its claims (~1 KB)
 PUBLIC_JWK_MEMBERS = frozenset({"kty", "crv", "x", "y", "n", "e", "alg", "kid", "use"})
 # The algorithms a key's own family signs with; nothing else is ever accepted with it.
-KEY_FAMILIES: dict[tuple[str, str | None], tuple[str, ...]] = {
+KEY_FAMILIES: dict[tuple[object, object], tuple[str, ...]] = {
     ("OKP", "Ed25519"): ("EdDSA",),
     ("EC", "P-256"): ("ES256",),
     ("EC", "P-521"): ("ES512",),
@@ -80,7 +80,13 @@ KEY_FAMILIES: dict[tuple[str, str | None], tuple[str, ...]] = {
 }
 APP_TOKEN_SUBJECT_CLAIMS = ("sub", "id", "user_id", "userId")
 NUMBER = (int, float)  # a finite JSON number: NaN/Infinity never parse, 1e999 is refused
-CLAIM_TYPES = {"exp": NUMBER, "nbf": NUMBER, "iat": NUMBER, "sub": str, "jti": str}
+CLAIM_TYPES: dict[str, type | tuple[type, ...]] = {
+    "exp": NUMBER,
+    "nbf": NUMBER,
+    "iat": NUMBER,
+    "sub": str,
+    "jti": str,
+}
 JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # unpadded base64url
 
 
