@@ -1,7 +1,8 @@
 """Query-string filtering and ordering of a user's tasks (django-filter + DRF backends)."""
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import django_filters
 from django.conf import settings
@@ -62,6 +63,8 @@ class TaskFilter(django_filters.FilterSet):
     class Meta:
         model = Task
         fields: list[str] = []
+
+    _form_class: ClassVar[type]  # set by get_form_class
 
     def get_form_class(self) -> type:
         # django-filter builds a new form class (every field, every choice label) per
@@ -275,7 +278,11 @@ class TaskListOptions:
     REST list and the MCP tools filter, search and sort with one definition.
     """
 
-    filter_backends = [DjangoFilterBackend, TaskSearchFilter, TaskOrderingFilter]
+    filter_backends: Sequence[type[Any]] = [
+        DjangoFilterBackend,
+        TaskSearchFilter,
+        TaskOrderingFilter,
+    ]
     filterset_class = TaskFilter
     search_fields = ["title", "description"]
     ordering_fields = ["created_at", "updated_at", "due_date", "priority", "title", "position"]

@@ -67,7 +67,9 @@ class TaskPagination(LimitOffsetPagination):
     max_limit = 1000
     offset_alias = "skip"
 
-    def paginate_queryset(self, queryset: Rows, request: Request, view: Any = None) -> list[Any]:
+    def paginate_queryset(  # type: ignore[override]  # any Rows, not only a QuerySet
+        self, queryset: Rows, request: Request, view: Any = None
+    ) -> list[Any]:
         self.request = request
         self.limit = self.get_limit(request)
         self.offset = self.get_offset(request)

@@ -2,7 +2,7 @@ import copy
 import re
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar, final
 
 import orjson
 from django.core.validators import RegexValidator
@@ -42,11 +42,13 @@ def _iso(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+@final  # so `type(task) is TaskRow` tells mypy which one a task is
 class TaskRow(dict[str, Any]):
     """A task as the API writes it (`task_rows` on PostgreSQL): its own representation,
     plus its place in the changes feed (`seq`, not part of it)."""
 
     __slots__ = ("seq",)
+    seq: int
 
     @property
     def completed(self) -> bool:
@@ -172,6 +174,8 @@ class TaskSerializer(serializers.ModelSerializer):
     sending the wrong type gets a 400 naming the field instead of a coerced value.
     Unknown and read-only fields in the body are ignored.
     """
+
+    _built_fields: ClassVar[dict[str, serializers.Field]]  # set by get_fields
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,

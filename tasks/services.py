@@ -97,7 +97,7 @@ def task_create(*, user: User, **fields: Any) -> Task:
     if postgresql and task.position == APPEND:
         position = Task._meta.get_field("position")
         meta = Task._meta
-        [(task.position,)] = Task.objects._insert(
+        [(task.position,)] = Task.objects._insert(  # type: ignore[attr-defined]  # not in stubs
             [task], fields=meta.local_concrete_fields, returning_fields=[position]
         )
         task._state.adding, task._state.db = False, Task.objects.db
