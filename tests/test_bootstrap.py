@@ -38,7 +38,8 @@ pytestmark = pytest.mark.skipif(
     not SYSTEM_PYTHON.exists()
     or subprocess.run(
         [SYSTEM_PYTHON, "-c", "import sys; assert sys.version_info >= (3, 11)"]
-    ).returncode,
+    ).returncode
+    != 0,
     reason="needs a system Python 3.11+ at /usr/bin/python3 (apt-get install -y python3)",
 )
 

@@ -72,7 +72,7 @@ def test_cache_keeps_at_most_its_size(signing_key):
         cache.add(
             token,
             verify_jwt(token),
-            tokens.public_keys.get(signing_key.kid)["EdDSA"],
+            (tokens.public_keys.get(signing_key.kid) or {})["EdDSA"],
             signing_key.kid,
         )
 
