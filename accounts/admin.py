@@ -18,8 +18,8 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from accounts.better_auth import user_ids
+from accounts.keys import key_family
 from accounts.models import Account, Jwk, Session, User
-from accounts.tokens import key_family
 
 
 class ReadOnlyMixin:

@@ -1,4 +1,4 @@
-"""DRF authentication with Better Auth's credentials; the verification is in accounts/tokens.py.
+"""DRF authentication with Better Auth's credentials (verified by accounts/jwts.py and sessions.py).
 
 Both classes follow DRF's contract: None when the request does not use their
 scheme, AuthenticationFailed (401, `WWW-Authenticate: Bearer`) when it does but
@@ -16,12 +16,13 @@ from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from accounts import tokens
+from accounts import jwts, sessions
+from accounts.credentials import TokenError
 from accounts.models import Session, User
 
 # Better Auth names the cookie `__Secure-` + name on https.
 SESSION_COOKIE_NAMES = ("__Secure-better-auth.session_token", "better-auth.session_token")
-MAX_AUTHORIZATION_HEADER_LENGTH = tokens.MAX_TOKEN_LENGTH + 64
+MAX_AUTHORIZATION_HEADER_LENGTH = jwts.MAX_TOKEN_LENGTH + 64
 MALFORMED_HEADER = "invalid Authorization header: expected 'Bearer <token>'"
 
 
@@ -51,13 +52,13 @@ class BetterAuthJWTAuthentication(BaseAuthentication):
 
     keyword = "Bearer"
 
-    def authenticate(self, request: Request) -> tuple[User, tokens.Claims] | None:
+    def authenticate(self, request: Request) -> tuple[User, jwts.Claims] | None:
         token = bearer_token(request)
-        if token is None or not tokens.looks_like_jwt(token):
+        if token is None or not jwts.looks_like_jwt(token):
             return None
         try:
-            verified = tokens.verify_jwt(token)
-        except tokens.TokenError as error:
+            verified = jwts.verify_jwt(token)
+        except TokenError as error:
             raise AuthenticationFailed(str(error)) from None
         user = User.objects.by_id(verified.user_id)  # the one query of this path
         if user is None:
@@ -80,7 +81,7 @@ class BetterAuthSessionAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[User, Session] | None:
         token = bearer_token(request)
         if token is not None:
-            if tokens.looks_like_jwt(token):
+            if jwts.looks_like_jwt(token):
                 return None  # BetterAuthJWTAuthentication's, whatever its verdict
             return self._session_user(_session_token(token, require_signature=False))
         cookie = _session_cookie(request)
@@ -105,8 +106,8 @@ class BetterAuthSessionAuthentication(BaseAuthentication):
 
 def _session_token(value: str, *, require_signature: bool) -> str:
     try:
-        return tokens.session_token_from(value, require_signature=require_signature)
-    except tokens.TokenError as error:
+        return sessions.session_token_from(value, require_signature=require_signature)
+    except TokenError as error:
         raise AuthenticationFailed(str(error)) from None
 
 

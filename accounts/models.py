@@ -7,7 +7,7 @@ bootstrap in `accounts/migrations/0001_initial.py`.
 
 Only the columns every Better Auth 1.x has are mapped: versions and plugins add
 others (jwks "expiresAt", "alg", "crv"; "user".role), which are read where needed
-and only where they exist (accounts/tokens.py). Table and column names are Better
+and only where they exist (accounts/keys.py). Table and column names are Better
 Auth's defaults or the app's renames (BETTER_AUTH_SCHEMA, accounts/better_auth.py).
 Left out: the `verification` table (email and password-reset codes; nothing here
 reads it).
@@ -147,7 +147,7 @@ class Account(models.Model):
 class Jwk(models.Model):
     """A signing key of Better Auth's jwt plugin; `id` is the JWT `kid`.
 
-    "expiresAt" (1.4+), "alg" and "crv" (1.5+) are not mapped: accounts/tokens.py reads
+    "expiresAt" (1.4+), "alg" and "crv" (1.5+) are not mapped: accounts/keys.py reads
     them where the table has them, and the algorithm follows from the key itself.
     """
 

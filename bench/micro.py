@@ -60,13 +60,13 @@ def _first(module_name: str, names: tuple[str, ...]) -> Callable | None:
 
 
 def token_verification(token: str) -> dict:
-    verify = _first("accounts.tokens", ("verify_jwt",))
+    verify = _first("accounts.jwts", ("verify_jwt",))
     if verify is None:
-        return {"skipped": "no verification function in accounts.tokens yet"}
-    from accounts import tokens
+        return {"skipped": "no verification function in accounts.jwts yet"}
+    from accounts import jwts
 
-    result = {"function": f"accounts.tokens.{verify.__name__}", **per_call(lambda: verify(token))}
-    cache = getattr(tokens, "verified_tokens", None)
+    result = {"function": f"accounts.jwts.{verify.__name__}", **per_call(lambda: verify(token))}
+    cache = getattr(jwts, "verified_tokens", None)
     if cache is not None:  # a token seen for the first time: the full check, keys cached
 
         def first_sight() -> None:

@@ -22,8 +22,9 @@ FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 ENCLOSING: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("rate limit", ("ratelimit/limits.py", "ratelimit/throttling.py"), ()),
     ("commit", (), ("commit", "_commit")),
-    ("authentication", ("accounts/authentication.py", "accounts/tokens.py", "jwt/"), ()),
-)
+    ("authentication", ("accounts/authentication.py", "accounts/jwts.py", "accounts/keys.py",
+                        "accounts/token_cache.py", "accounts/sessions.py", "jwt/"), ()),
+)  # fmt: skip
 # Otherwise to the innermost frame that matches one of these, in stack order.
 INNERMOST: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SQL", ("django/db/", "psycopg/", "psycopg_pool/", "psycopg_c/")),

@@ -71,7 +71,7 @@ try:
     BETTER_AUTH_SCHEMA = json.loads(os.environ.get("BETTER_AUTH_SCHEMA") or "{}")
 except ValueError as _error:
     raise ImproperlyConfigured(f"BETTER_AUTH_SCHEMA is not valid JSON: {_error}") from None
-# How long each process may keep verifying with a key deleted from jwks (accounts/tokens.py).
+# How long each process may keep verifying with a key deleted from jwks (accounts/keys.py).
 BETTER_AUTH_KEY_CACHE_SECONDS = env_int("BETTER_AUTH_KEY_CACHE_SECONDS", 30)
 # HS256 app tokens: the longest `exp` may lie ahead (the frontend's sessions last 7 days).
 APP_TOKEN_MAX_LIFETIME_SECONDS = env_int("APP_TOKEN_MAX_LIFETIME_SECONDS", 7 * 86400)

@@ -8,7 +8,7 @@ from django.db import connection
 from pytest_django.fixtures import validate_django_db
 from rest_framework.test import APIClient
 
-from accounts.tokens import clear_key_cache
+from accounts.jwts import clear_key_cache
 from tests.factories import UserFactory
 from tests.tokens import SigningKey, bearer_for, create_signing_key
 

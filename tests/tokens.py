@@ -23,8 +23,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from accounts.jwts import clear_key_cache
 from accounts.models import Session, User
-from accounts.tokens import clear_key_cache, sign_session_token
+from accounts.sessions import sign_session_token
 from tests.factories import better_auth_id
 
 ALGORITHMS = ("EdDSA", "ES256", "ES512", "RS256", "PS256")

@@ -8,8 +8,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework import status
 
+from accounts.jwts import verify_jwt
 from accounts.models import User
-from accounts.tokens import verify_jwt
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

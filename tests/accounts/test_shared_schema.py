@@ -22,11 +22,12 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import tokens
+from accounts import jwts
 from accounts.better_auth import renamed_ddl, user_ids
 from accounts.checks import better_auth_tables
+from accounts.credentials import TokenError
+from accounts.jwts import verify_jwt
 from accounts.models import Session, User
-from accounts.tokens import TokenError, verify_jwt
 from tests.tokens import (
     SigningKey,
     create_signing_key,
@@ -45,7 +46,7 @@ def alter(*statements: str) -> None:
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
-    tokens.clear_key_cache()
+    jwts.clear_key_cache()
 
 
 def rejected(token: str) -> str:
@@ -133,9 +134,9 @@ class TestAlgorithmFromTheKey:
         store_public_key("mismatch", private_key, "ES256", alg_column=False)
         with connection.cursor() as cursor:
             cursor.execute("UPDATE jwks SET alg = 'RS256' WHERE id = 'mismatch'")
-        tokens.clear_key_cache()
+        jwts.clear_key_cache()
 
-        with caplog.at_level(logging.WARNING, logger="accounts.tokens"):
+        with caplog.at_level(logging.WARNING, logger="accounts.keys"):
             token = SigningKey("mismatch", "ES256", private_key).token_for(user)
             assert rejected(token) == "unknown key id"
         assert "mismatch: alg 'RS256' does not fit" in caplog.text
@@ -244,7 +245,7 @@ class TestRequestsOnABrokenSchema:
         alter("DROP TABLE jwks")
         client = APIClient()
 
-        with caplog.at_level(logging.WARNING, logger="accounts.tokens"):
+        with caplog.at_level(logging.WARNING, logger="accounts.keys"):
             client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
             refused = client.get(ME)
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {session.token}")
@@ -307,7 +308,7 @@ django.setup()
 from datetime import timedelta
 from django.core.management import call_command
 from django.utils import timezone
-from accounts.tokens import verify_jwt
+from accounts.jwts import verify_jwt
 from tests.factories import UserFactory
 from tests.tokens import create_signing_key
 

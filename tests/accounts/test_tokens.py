@@ -1,4 +1,5 @@
-"""accounts/tokens.py without HTTP: real keys, real signatures, keys from the jwks table."""
+"""accounts/jwts.py, keys.py and sessions.py without HTTP: real keys, real signatures, keys
+from the jwks table."""
 
 import json
 import logging
@@ -12,9 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from accounts import tokens
+from accounts import jwts, keys, sessions
+from accounts.credentials import TokenError
+from accounts.jwts import verify_jwt
 from accounts.models import Jwk
-from accounts.tokens import TokenError, verify_jwt
 from tests.tokens import (
     ALGORITHMS,
     SigningKey,
@@ -52,7 +54,7 @@ class TestRealBetterAuthToken:
     def test_real_jwt_expires_after_fifteen_minutes(
         self, better_auth_settings, vector_key, at_vector_time
     ):
-        at_vector_time.shift(timedelta(minutes=15, seconds=tokens.LEEWAY_SECONDS))
+        at_vector_time.shift(timedelta(minutes=15, seconds=jwts.LEEWAY_SECONDS))
 
         assert rejected(better_auth_settings["jwt"]["token"]) == "token expired"
 
@@ -62,7 +64,7 @@ class TestRealBetterAuthToken:
     def test_real_session_signature_matches_better_auth(self, vectors):
         session = vectors["session"]
 
-        signature = tokens.sign_session_token(session["token"], vectors["better_auth_secret"])
+        signature = sessions.sign_session_token(session["token"], vectors["better_auth_secret"])
 
         assert f"{session['token']}.{signature}" == session["signed_value"]
         assert quote(session["signed_value"], safe="") == session["cookie_value_as_sent"]
@@ -71,7 +73,7 @@ class TestRealBetterAuthToken:
     def test_real_session_credentials_yield_the_token(self, better_auth_settings, form):
         value = better_auth_settings["session"][form]
 
-        token = tokens.session_token_from(value, require_signature=form != "token")
+        token = sessions.session_token_from(value, require_signature=form != "token")
 
         assert token == better_auth_settings["session"]["token"]
 
@@ -125,6 +127,11 @@ class TestSupportedAlgorithms:
 
         assert rejected(app_token(user.id, iss="https://evil.example")) == "invalid issuer"
 
+    def test_app_token_with_a_wrong_audience_is_rejected(self, settings, user):
+        settings.BETTER_AUTH_AUDIENCE = "http://localhost:3000"
+
+        assert rejected(app_token(user.id, aud=["https://other.example"])) == "invalid audience"
+
     def test_empty_issuer_and_audience_settings_disable_the_checks(self, settings, user):
         settings.BETTER_AUTH_ISSUER = settings.BETTER_AUTH_AUDIENCE = ""
         key = create_signing_key()
@@ -143,7 +150,7 @@ class TestSupportedAlgorithms:
     def test_expiry_within_the_leeway_is_tolerated(self, user, signing_key):
         now = int(timezone.now().timestamp())
 
-        token = signing_key.token_for(user, iat=now - 900, exp=now - tokens.LEEWAY_SECONDS // 2)
+        token = signing_key.token_for(user, iat=now - 900, exp=now - jwts.LEEWAY_SECONDS // 2)
 
         assert verify_jwt(token).user_id == user.id
 
@@ -269,14 +276,14 @@ class TestRejectedTokens:
         assert rejected(token) == "unsupported algorithm"
 
     def test_oversized_token_is_refused_before_any_decoding(self, monkeypatch):
-        monkeypatch.setattr(tokens.jwt, "decode", _must_not_run)
-        token = "a" * 10 + "." + "b" * tokens.MAX_TOKEN_LENGTH + ".c"
+        _forbid_decoding(monkeypatch)
+        token = "a" * 10 + "." + "b" * jwts.MAX_TOKEN_LENGTH + ".c"
 
         assert rejected(token) == "token too large"
 
     def test_oversized_header_is_refused_before_any_decoding(self, monkeypatch):
-        monkeypatch.setattr(tokens.jwt, "decode", _must_not_run)
-        token = "e" * (tokens.MAX_JWT_HEADER_LENGTH + 1) + ".e30.c2ln"
+        _forbid_decoding(monkeypatch)
+        token = "e" * (jwts.MAX_JWT_HEADER_LENGTH + 1) + ".e30.c2ln"
 
         assert rejected(token) == "token header too large"
 
@@ -368,9 +375,9 @@ class TestKeyCache:
         self, user, signing_key, monkeypatch, django_assert_num_queries
     ):
         clock = FakeClock()
-        monkeypatch.setattr(tokens.public_keys, "clock", clock)
+        monkeypatch.setattr(keys.public_keys, "clock", clock)
         verify_jwt(signing_key.token_for(user))  # loads the keys
-        clock.advance(tokens.KEY_REFRESH_INTERVAL_SECONDS)
+        clock.advance(keys.KEY_REFRESH_INTERVAL_SECONDS)
         garbage = SigningKey("garbage", "EdDSA", signing_key.private_key).token_for(user)
 
         # One re-read: the jwks table's columns (they vary by Better Auth version), then its keys.
@@ -380,7 +387,7 @@ class TestKeyCache:
 
     def test_a_rotated_in_key_is_found_at_once(self, user, signing_key, monkeypatch):
         clock = FakeClock()
-        monkeypatch.setattr(tokens.public_keys, "clock", clock)
+        monkeypatch.setattr(keys.public_keys, "clock", clock)
         verify_jwt(signing_key.token_for(user))
         new_key = SigningKey("rotated", "EdDSA", generate_private_key("EdDSA"))
         store_public_key(new_key.kid, new_key.private_key, "EdDSA")  # cache not cleared
@@ -391,14 +398,14 @@ class TestKeyCache:
         self, user, signing_key, monkeypatch
     ):
         clock = FakeClock()
-        monkeypatch.setattr(tokens.public_keys, "clock", clock)
+        monkeypatch.setattr(keys.public_keys, "clock", clock)
         garbage = SigningKey("garbage", "EdDSA", signing_key.private_key).token_for(user)
         assert rejected(garbage) == "unknown key id"  # re-read the keys just now
         new_key = SigningKey("rotated", "EdDSA", generate_private_key("EdDSA"))
         store_public_key(new_key.kid, new_key.private_key, "EdDSA")
         assert rejected(new_key.token_for(user)) == "unknown key id"  # too soon to re-read
 
-        clock.advance(tokens.KEY_REFRESH_INTERVAL_SECONDS)
+        clock.advance(keys.KEY_REFRESH_INTERVAL_SECONDS)
 
         assert verify_jwt(new_key.token_for(user)).user_id == user.id
 
@@ -406,17 +413,17 @@ class TestKeyCache:
         self, user, signing_key, monkeypatch
     ):
         clock = FakeClock()
-        monkeypatch.setattr(tokens.public_keys, "clock", clock)
+        monkeypatch.setattr(keys.public_keys, "clock", clock)
         token = signing_key.token_for(user)
         verify_jwt(token)
         Jwk.objects.filter(pk=signing_key.kid).delete()
 
-        clock.advance(tokens.KEY_CACHE_TTL_SECONDS)
+        clock.advance(keys.KEY_CACHE_TTL_SECONDS)
 
         assert rejected(token) == "unknown key id"
 
     def test_keys_expired_beyond_the_grace_period_are_ignored(self, user):
-        long_ago = timezone.now() - tokens.KEY_GRACE_PERIOD - timedelta(days=1)
+        long_ago = timezone.now() - keys.KEY_GRACE_PERIOD - timedelta(days=1)
         key = create_signing_key("EdDSA", expires_at=long_ago)
 
         assert rejected(key.token_for(user)) == "unknown key id"
@@ -436,12 +443,12 @@ class TestKeyCache:
         store_public_key("es384", es384, "ES384")  # a valid key, but not Better Auth's
         key = create_signing_key("ES256")
 
-        with caplog.at_level(logging.WARNING, logger="accounts.tokens"):
+        with caplog.at_level(logging.WARNING, logger="accounts.keys"):
             assert verify_jwt(key.token_for(user)).user_id == user.id
 
         for skipped in ("not-json", "symmetric", "incomplete", "es384"):
             assert f"{skipped}:" in caplog.text
-        assert set(tokens.load_public_keys() or {}) == {key.kid}
+        assert set(keys.load_public_keys() or {}) == {key.kid}
 
     def test_private_key_column_is_never_read(self, user, signing_key, django_assert_num_queries):
         with django_assert_num_queries(2) as context:  # the jwks columns, then its keys
@@ -456,7 +463,7 @@ class TestJwksUrl:
         settings.BETTER_AUTH_URL = "https://app.example"
         settings.BETTER_AUTH_JWKS_URL = "auto"
 
-        assert tokens.jwks_url() == "https://app.example/api/auth/jwks"
+        assert keys.jwks_url() == "https://app.example/api/auth/jwks"
 
     def test_keys_come_from_the_url_when_set(
         self, settings, better_auth_settings, vector_user, at_vector_time, monkeypatch
@@ -473,21 +480,21 @@ class TestJwksUrl:
         verified = verify_jwt(better_auth_settings["jwt"]["token"])
 
         assert verified.user_id == vector_user.id
-        assert fetched == [(settings.BETTER_AUTH_JWKS_URL, tokens.JWKS_FETCH_TIMEOUT_SECONDS)]
+        assert fetched == [(settings.BETTER_AUTH_JWKS_URL, keys.JWKS_FETCH_TIMEOUT_SECONDS)]
 
     def test_an_unreachable_url_keeps_the_cached_keys(
         self, settings, better_auth_settings, at_vector_time, monkeypatch, caplog
     ):
         settings.BETTER_AUTH_JWKS_URL = "https://auth.example/api/auth/jwks"
         clock = FakeClock()
-        monkeypatch.setattr(tokens.public_keys, "clock", clock)
+        monkeypatch.setattr(keys.public_keys, "clock", clock)
         monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", lambda c: better_auth_settings["jwks"])
         token = better_auth_settings["jwt"]["token"]
         verify_jwt(token)
         monkeypatch.setattr(jwt.PyJWKClient, "fetch_data", _unreachable)
-        clock.advance(tokens.KEY_CACHE_TTL_SECONDS)
+        clock.advance(keys.KEY_CACHE_TTL_SECONDS)
 
-        with caplog.at_level(logging.WARNING, logger="accounts.tokens"):
+        with caplog.at_level(logging.WARNING, logger="accounts.keys"):
             assert verify_jwt(token).algorithm == "EdDSA"
 
         assert "could not fetch" in caplog.text
@@ -495,42 +502,42 @@ class TestJwksUrl:
 
 class TestSessionTokens:
     def test_raw_token_passes_through(self):
-        assert tokens.session_token_from("abc123", require_signature=False) == "abc123"
+        assert sessions.session_token_from("abc123", require_signature=False) == "abc123"
 
     def test_unsigned_value_is_refused_where_a_signature_is_required(self):
         with pytest.raises(TokenError, match="session token is not signed"):
-            tokens.session_token_from("abc123", require_signature=True)
+            sessions.session_token_from("abc123", require_signature=True)
 
     def test_bad_signature(self):
         forged = signed_session_token("abc123", secret="another-secret-of-sufficient-length")
 
         with pytest.raises(TokenError, match="invalid signature"):
-            tokens.session_token_from(forged, require_signature=True)
+            sessions.session_token_from(forged, require_signature=True)
 
     def test_signature_of_another_token(self):
         signature = signed_session_token("abc123").split(".", 1)[1]
 
         with pytest.raises(TokenError, match="invalid signature"):
-            tokens.session_token_from(f"xyz789.{signature}", require_signature=True)
+            sessions.session_token_from(f"xyz789.{signature}", require_signature=True)
 
     @pytest.mark.parametrize("signature", ["", "not base64!", "c2ln", "=" * 44])
     def test_garbage_signature(self, signature):
         with pytest.raises(TokenError, match="invalid signature"):
-            tokens.session_token_from(f"abc123.{signature}", require_signature=True)
+            sessions.session_token_from(f"abc123.{signature}", require_signature=True)
 
     def test_unpadded_and_url_safe_signatures_are_accepted(self):
         signature = signed_session_token("abc123").split(".", 1)[1]
         variant = signature.rstrip("=").replace("+", "-").replace("/", "_")
 
-        assert tokens.session_token_from(f"abc123.{variant}", require_signature=True) == "abc123"
+        assert sessions.session_token_from(f"abc123.{variant}", require_signature=True) == "abc123"
 
     def test_oversized_value(self):
         with pytest.raises(TokenError, match="token too large"):
-            tokens.session_token_from("a" * 2000, require_signature=False)
+            sessions.session_token_from("a" * 2000, require_signature=False)
 
     def test_overlong_token(self):
         with pytest.raises(TokenError, match="malformed session token"):
-            tokens.session_token_from("a" * 300, require_signature=False)
+            sessions.session_token_from("a" * 300, require_signature=False)
 
 
 class FakeClock:
@@ -548,8 +555,12 @@ def _secret() -> str:
     return django_settings.BETTER_AUTH_SECRET
 
 
-def _must_not_run(*args, **kwargs):
-    raise AssertionError("an oversized token reached the JWT decoder")
+def _forbid_decoding(monkeypatch) -> None:
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("an oversized token reached a decoder")
+
+    monkeypatch.setattr(jwts, "_b64decode", must_not_run)  # the header's
+    monkeypatch.setattr(jwts, "_decode", must_not_run)  # PyJWT's
 
 
 def _unreachable(client):

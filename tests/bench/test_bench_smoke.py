@@ -163,7 +163,7 @@ def test_parse_output_leaves_the_ramp_up_out_of_latency_but_not_out_of_errors(tm
 def test_the_report_gives_ed25519s_own_cost_beside_a_first_verification():
     from bench.report import check_targets, micro_lines
 
-    token = {"function": "accounts.tokens.verify_jwt", "best_us": 0.5}
+    token = {"function": "accounts.jwts.verify_jwt", "best_us": 0.5}
     token |= {"first_sight": {"best_us": 128.0}, "ed25519_verify": {"best_us": 117.0}}
     micro = {"token_verification": token}
 
