@@ -7,6 +7,7 @@ one character at a time).
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from django.contrib import admin
 from django.db.models import Model, QuerySet
@@ -25,7 +26,7 @@ class ReadOnlyMixin:
     """View permission only; `secret_fields` are deferred and refused as lookups."""
 
     secret_fields: tuple[str, ...] = ()
-    actions = None
+    actions: Sequence[Any] | None = None
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -39,7 +40,7 @@ class ReadOnlyMixin:
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).defer(*self.secret_fields)  # type: ignore[misc]
 
-    def get_search_fields(self, request: HttpRequest) -> Sequence[str]:
+    def get_search_fields(self, request: HttpRequest) -> list[str] | tuple[str, ...]:
         # Ids may be uuid or integer columns (generateId), which refuse other text with an
         # error: a search term that cannot be an id does not search the ids.
         fields = super().get_search_fields(request)  # type: ignore[misc]
@@ -56,8 +57,7 @@ class ReadOnlyMixin:
 class SessionInline(ReadOnlyMixin, admin.TabularInline):
     model = Session
     secret_fields = ("token",)
-    fields = ["id", "expires_at", "ip_address", "user_agent", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("id", "expires_at", "ip_address", "user_agent", "created_at")
     extra = 0
     show_change_link = True
 
@@ -65,8 +65,7 @@ class SessionInline(ReadOnlyMixin, admin.TabularInline):
 class AccountInline(ReadOnlyMixin, admin.TabularInline):
     model = Account
     secret_fields = ("password", "access_token", "refresh_token", "id_token")
-    fields = ["provider_id", "account_id", "scope", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("provider_id", "account_id", "scope", "created_at")
     extra = 0
 
 
@@ -76,7 +75,7 @@ class UserAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ["email_verified"]
     search_fields = ["email", "name", "=id"]
     show_full_result_count = False
-    fields = [
+    fields = readonly_fields = (
         "id",
         "email",
         "name",
@@ -85,8 +84,7 @@ class UserAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
         "task_list",
-    ]
-    readonly_fields = fields
+    )
     inlines = [AccountInline, SessionInline]
 
     @admin.display(description="tasks")
@@ -103,8 +101,15 @@ class SessionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__email", "=id", "=ip_address"]
     show_full_result_count = False
-    fields = ["id", "user", "expires_at", "ip_address", "user_agent", "created_at", "updated_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "id",
+        "user",
+        "expires_at",
+        "ip_address",
+        "user_agent",
+        "created_at",
+        "updated_at",
+    )
 
 
 @admin.register(Account)
@@ -115,7 +120,7 @@ class AccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__email", "=account_id"]
     show_full_result_count = False
-    fields = [
+    fields = readonly_fields = (
         "id",
         "user",
         "provider_id",
@@ -125,16 +130,14 @@ class AccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "refresh_token_expires_at",
         "created_at",
         "updated_at",
-    ]
-    readonly_fields = fields
+    )
 
 
 @admin.register(Jwk)
 class JwkAdmin(ReadOnlyMixin, admin.ModelAdmin):
     secret_fields = ("private_key",)
     list_display = ["id", "algorithm", "created_at"]
-    fields = ["id", "algorithm", "public_key", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("id", "algorithm", "public_key", "created_at")
 
     @admin.display(description="algorithm")
     def algorithm(self, key: Jwk) -> str:

@@ -27,6 +27,8 @@ import urllib.request
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import psycopg
 
@@ -221,7 +223,7 @@ class Bench:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             vacuum = time.perf_counter() - started
             size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
-            db_size = size.fetchone()[0]
+            (db_size,) = size.fetchone() or ("?",)
         log(f"seeded in {dataset.seconds:.1f}s (+ vacuum {vacuum:.1f}s), database {db_size}")
         self.result["data"] = {
             "sizes": vars(sizes),
@@ -274,7 +276,7 @@ class Bench:
             return
         self.result["micro"] = json.loads(completed.stdout.strip().splitlines()[-1])
         with psycopg.connect(url, autocommit=True) as conn:
-            if conn.execute("SELECT to_regclass('rate_limit_counter')").fetchone()[0]:
+            if conn.execute("SELECT to_regclass('rate_limit_counter')").fetchone() != (None,):
                 conn.execute("DELETE FROM rate_limit_counter")
         log("micro figures done")
 
@@ -491,7 +493,7 @@ class Bench:
                 "big_user_id": dataset.big[0].id,
                 "big_token": dataset.big[0].token,
                 "database_url": url,
-                "pids": {name: s.process.pid for name, s in servers.items()},
+                "pids": {name: s.process.pid for name, s in servers.items() if s.process},
                 "data_lua": str(self.data_lua),
             }
             (self.run_dir / "hold.json").write_text(json.dumps(info, indent=2))
@@ -533,7 +535,7 @@ class Bench:
                 self.hostile(servers["app"], dataset, ramp)
 
         only = {name for name in self.args.only.split(",") if name}
-        results = []
+        results: list[dict[str, Any]] = []
         self.result["saturation"] = results
         for scenario in SATURATION:
             if only and scenario.name not in only:
@@ -601,7 +603,7 @@ class Bench:
             (self.run_dir / name).unlink(missing_ok=True)
 
 
-def _raise_on_sigterm(signum, frame) -> None:
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 

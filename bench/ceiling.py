@@ -26,12 +26,14 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
 import orjson
 import psycopg
+from psycopg.types.json import Jsonb
 from uuid6 import uuid7
 
 FIELDS = (
@@ -248,7 +250,7 @@ def _fields(data: dict) -> dict[str, Any]:
     if "due_date" in data:
         fields["due_date"] = data["due_date"] or None
     if isinstance(data.get("tags"), list):
-        fields["tags"] = psycopg.types.json.Jsonb(data["tags"])
+        fields["tags"] = Jsonb(data["tags"])
     if isinstance(data.get("completed"), bool):
         fields["completed"] = data["completed"]
     return fields
@@ -266,7 +268,7 @@ def create_task(user_id: str, environ: dict) -> tuple[int, dict]:
         (
             uuid7(), user_id, fields["title"], fields.get("description"), completed,
             fields.get("priority", "medium"), fields.get("category", "other"),
-            fields.get("due_date"), fields.get("tags", psycopg.types.json.Jsonb([])),
+            fields.get("due_date"), fields.get("tags", Jsonb([])),
             completed, user_id,
         ),
     )  # fmt: skip
@@ -382,7 +384,7 @@ def dispatch(environ: dict) -> tuple[int, Any]:
     raise HttpError(404, "NOT_FOUND", "Not found.")
 
 
-def application(environ: dict, start_response) -> list[bytes]:
+def application(environ: dict, start_response: Callable[..., Any]) -> list[bytes]:
     """The WSGI entry point."""
     try:
         status, payload = dispatch(environ)

@@ -147,8 +147,8 @@ def parse_output(path: Path, server: str, scenario: str, ramp_seconds: float = 0
         elif kind == "summary":
             summary = [int(value) for value in rest.split()]
         elif kind == "wrk_latency":
-            pct, micros = rest.split()
-            wrk_latency[pct] = int(micros)
+            percent, micros = rest.split()
+            wrk_latency[percent] = int(micros)
         elif kind == "exhausted":
             exhausted += 1
     if not summary:

@@ -22,7 +22,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
 def per_call(
-    fn: Callable[[], Any],
+    fn: Callable[..., Any],  # called with no arguments (lambdas binding theirs as defaults)
     *,
     seconds: float = 1.0,
     min_calls: int = 20,
@@ -181,7 +181,7 @@ def _wsgi(
     query: str = "",
     extra: dict[str, str] | None = None,
     response_headers: dict[str, str] | None = None,
-):
+) -> tuple[int, bytes]:
     """One request straight into a WSGI app, as gunicorn would hand it over; `extra` is
     more of the environ (headers as HTTP_*); `response_headers` receives the response's."""
     payload = json.dumps(body).encode() if body is not None else b""
@@ -231,7 +231,10 @@ def request_cpu(spec: dict) -> dict:
 
     from bench import ceiling
 
-    apps = {"app": get_wsgi_application(), "ceiling": ceiling.application}
+    apps: dict[str, Callable[..., Any]] = {
+        "app": get_wsgi_application(),
+        "ceiling": ceiling.application,
+    }
     user_id, token = spec["users"]["regular"]
     big_id, big_token = spec["users"]["big"]
     task = f"/api/{user_id}/tasks/{spec['task_id']}"
@@ -241,7 +244,7 @@ def request_cpu(spec: dict) -> dict:
     etag: dict[str, str] = {}
     _wsgi(apps["app"], "GET", f"/api/{big_id}/tasks", big_token, response_headers=etag)
     refetch = {"HTTP_IF_NONE_MATCH": etag["ETag"]}
-    requests = {
+    requests: dict[str, tuple[Any, ...]] = {
         "get": ("GET", task, token, None, ""),
         "list_200": ("GET", f"/api/{user_id}/tasks", token, None, ""),
         "list_1000": ("GET", f"/api/{big_id}/tasks", big_token, None, ""),

@@ -19,14 +19,14 @@ FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 # A sample belongs to the first of these found anywhere on its stack: these layers
 # call SQL and DRF code that is still theirs.
-ENCLOSING = (
+ENCLOSING: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("rate limit", ("ratelimit/limits.py", "ratelimit/throttling.py"), ()),
     ("commit", (), ("commit", "_commit")),
     ("authentication", ("accounts/authentication.py", "accounts/jwts.py", "accounts/keys.py",
                         "accounts/token_cache.py", "accounts/sessions.py", "jwt/"), ()),
 )  # fmt: skip
 # Otherwise to the innermost frame that matches one of these, in stack order.
-INNERMOST = (
+INNERMOST: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SQL", ("django/db/", "psycopg/", "psycopg_pool/", "psycopg_c/")),
     ("validation", ("rest_framework/serializers.py", "rest_framework/fields.py",
                     "rest_framework/validators.py", "django/core/validators.py",

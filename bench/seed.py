@@ -22,8 +22,11 @@ import random
 import string
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import jwt
 import psycopg
@@ -235,7 +238,9 @@ class _TaskMaker:
             tag_sets.append(json.dumps(rng.sample(TAGS, rng.randint(1, 3))))
         self.tag_sets = tag_sets
 
-    def rows(self, user_id: str, count: int, span_days: int, now: datetime):
+    def rows(
+        self, user_id: str, count: int, span_days: int, now: datetime
+    ) -> Iterator[tuple[Any, ...]]:
         """`count` rows for one user, created over the last `span_days`, oldest first."""
         rng = self.rng
         start = now - timedelta(days=span_days)
@@ -417,7 +422,7 @@ def lua_string(value: str) -> str:
     return json.dumps(value)  # JSON's escapes of ASCII text are valid Lua
 
 
-def write_lua_data(dataset: Dataset, path, etags: dict[str, str] | None = None) -> None:
+def write_lua_data(dataset: Dataset, path: Path, etags: dict[str, str] | None = None) -> None:
     """The data file the wrk script loads: users (id, token, known task ids, the ETag of
     their default list when known), terms."""
 
@@ -449,7 +454,7 @@ def write_lua_data(dataset: Dataset, path, etags: dict[str, str] | None = None) 
     )
 
 
-def write_lua_pool(pool: list[tuple[int, str]], path) -> None:
+def write_lua_pool(pool: list[tuple[int, str]], path: Path) -> None:
     """A slice of the delete pool: {writer index (1-based), task id} pairs."""
     rows = ",\n".join(f"{{{index + 1},{lua_string(task_id)}}}" for index, task_id in pool)
     path.write_text("return {\n" + rows + "\n}\n")

@@ -4,6 +4,7 @@ import gc
 import json
 import multiprocessing
 import os
+import socket
 import sys
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
@@ -65,7 +66,7 @@ switch_interval = float(os.environ.get("PYTHON_SWITCH_INTERVAL", "0.001"))
 gc_threshold = int(os.environ.get("PYTHON_GC_THRESHOLD", "10000"))
 
 
-def json_error(sock: object, status_int: int, reason: str, mesg: str) -> None:
+def json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's util.write_error, answering JSON instead of an HTML page.
 
     gunicorn has no setting for its own error pages; its workers call

@@ -51,7 +51,7 @@ class ReleaseRequestMiddleware:
             request.__dict__.pop(name, None)
         context = getattr(response, "renderer_context", None)  # DRF: view, request, response
         if context:
-            response.renderer_context = None
+            response.renderer_context = None  # type: ignore[attr-defined]  # DRF's Response
             if (view := context.get("view")) is not None:
                 view.__dict__.clear()
             if (drf_request := context.get("request")) is not None:

@@ -21,8 +21,10 @@ def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise NotStrictJSON(f"duplicate key {json.dumps(repeated)[:60]}")
+        for key, _ in pairs:
+            if key in seen:
+                raise NotStrictJSON(f"duplicate key {json.dumps(key)[:60]}")
+            seen.add(key)
     return obj
 
 

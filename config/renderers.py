@@ -1,6 +1,7 @@
 """JSON responses written by orjson: the bytes DRF's JSONRenderer writes, for less CPU;
 and content negotiation that settles the API's common case without parsing."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ class FastJSONRenderer(JSONRenderer):
         self,
         data: Any,
         accepted_media_type: str | None = None,
-        renderer_context: dict[str, Any] | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
     ) -> bytes:
         if data is None:
             return b""

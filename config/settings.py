@@ -163,7 +163,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # never as libpq `options`, which PgBouncer and Neon's pooled endpoint refuse: so the
     # same settings work directly, through a transaction pooler, and touch only this
     # service's transactions, never Better Auth's sessions on the same server.
-    _session = {}
+    _session: dict[str, float] = {}
     _statement_timeout_ms = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 5_000)
     if _statement_timeout_ms:
         _session["statement_timeout"] = _statement_timeout_ms

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from django.db import connections, models
 from django.db.models import QuerySet
@@ -99,7 +99,7 @@ def compile_update(queryset: QuerySet, values: dict[str, Any], *placeholders: An
     It then runs in one statement with RETURNING (see `returning`), which
     QuerySet.update cannot do.
     """
-    query = queryset.query.chain(UpdateQuery)
+    query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
     query.add_update_values(values)
     sql, params = query.get_compiler(queryset.db).as_sql()
     return _required(sql, params, placeholders, queryset.db)
@@ -125,7 +125,9 @@ def compile_aggregate(
 def returning(model: type[models.Model]) -> str:
     """` RETURNING` every concrete column in field order: a row for fetch_instance."""
     quote = connections[model._default_manager.db].ops.quote_name
-    return " RETURNING " + ", ".join(quote(field.column) for field in model._meta.concrete_fields)
+    return " RETURNING " + ", ".join(
+        quote(cast(str, field.column)) for field in model._meta.concrete_fields
+    )
 
 
 def _compiled(

@@ -41,7 +41,8 @@ def user_for_authorization(authorization: str) -> User:
     http_request.META["HTTP_AUTHORIZATION"] = authorization
     request = Request(http_request)
     for authentication_class in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
-        result = authentication_class().authenticate(request)
+        # DRF's stubs type the setting as strings; api_settings imports the classes.
+        result = authentication_class().authenticate(request)  # type: ignore[operator]
         if result is not None:
             return result[0]
     raise NotAuthenticated()

@@ -105,8 +105,7 @@ class StrictJSONBodyMiddleware:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_bytes:
-                message = f"Request body exceeds {self.max_bytes} bytes."
-                await send_error(send, 413, message)
+                await send_error(send, 413, f"Request body exceeds {self.max_bytes} bytes.")
                 return
             if not message.get("more_body", False):
                 break

@@ -212,7 +212,8 @@ async def list_tasks(
 
     def run(user: User) -> TaskList:
         page = selectors.task_list(user=user, params=params)
-        return TaskList.model_validate(page.envelope(TaskSerializer(page.tasks, many=True).data))
+        tasks = TaskSerializer(page.tasks, many=True).data  # a ReturnList: stubs say ReturnDict
+        return TaskList.model_validate(page.envelope(tasks))  # type: ignore[arg-type]
 
     return await _call(ctx, run)
 
@@ -342,9 +343,12 @@ async def list_changes(ctx: Context, since: Since = None, limit: Limit | None = 
     def run(user: User) -> Changes:
         changes = selectors.task_changes(user=user, params=params)
         services.purge_tombstones_now_and_then()
-        tasks = TaskSerializer(changes.tasks, many=True).data
+        tasks = TaskSerializer(changes.tasks, many=True).data  # a ReturnList: stubs say ReturnDict
         return Changes(
-            tasks=tasks, deleted=changes.deleted, cursor=changes.cursor, has_more=changes.has_more
+            tasks=tasks,  # type: ignore[arg-type]
+            deleted=changes.deleted,
+            cursor=changes.cursor,
+            has_more=changes.has_more,
         )
 
     return await _call(ctx, run)

@@ -66,7 +66,8 @@ def _start() -> "ASGIMiddleware":
         await started
 
     asyncio.run_coroutine_threadsafe(begin(), loop).result(STARTUP_TIMEOUT)
-    return ASGIMiddleware(app, loop=loop)
+    # a2wsgi types ASGI messages as TypedDicts, Starlette as plain mappings.
+    return ASGIMiddleware(app, loop=loop)  # type: ignore[arg-type]
 
 
 class _Server:
@@ -95,7 +96,7 @@ def mcp_view(request: HttpRequest) -> HttpResponseBase:
         # The SDK would hold a GET open as an event stream that a stateless server never
         # writes to, and with it one of the worker's threads.
         message = f'Method "{request.method}" not allowed.'
-        response = JsonResponse(error_body(405, message), status=405)
+        response: HttpResponseBase = JsonResponse(error_body(405, message), status=405)
         response["Allow"] = "POST"
         return response
     reply: dict[str, Any] = {}
@@ -103,7 +104,8 @@ def mcp_view(request: HttpRequest) -> HttpResponseBase:
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         reply.update(status=int(status.split(" ", 1)[0]), headers=headers)
 
-    body = iter(_server.get()(request.META, start_response))
+    # a2wsgi's types want a TypedDict environ and a start_response returning write().
+    body = iter(_server.get()(request.META, start_response))  # type: ignore[arg-type]
     first = next(body, b"")  # runs the app up to its first body bytes: the status is known
     response = StreamingHttpResponse(itertools.chain([first], body), status=reply["status"])
     for name, value in reply["headers"]:

@@ -66,7 +66,7 @@ def too_many_attempts(retry_after: int) -> HttpResponse:
     )
     response = HttpResponse(page, status=429)
     response["Retry-After"] = str(retry_after)
-    response.html_error = True  # a page for people; config.middleware.JSONErrorsMiddleware
+    response.html_error = True  # type: ignore[attr-defined]  # a page for people; config.middleware.JSONErrorsMiddleware
     return response
 
 

@@ -200,8 +200,8 @@ def task_changes(*, user: User, params: Mapping[str, str]) -> Changes:
     outermost = not connection.in_atomic_block
     with transaction.atomic(using=connection.alias):
         if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:  # both reads in one snapshot
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with connection.cursor() as sql_cursor:  # both reads in one snapshot
+                sql_cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         written = task_queryset(user=user).filter(change_seq__gt=since.seq)
         rows = list(task_rows(written.order_by("change_seq"))[: limit + 1])
         deleted: list[tuple[int, uuid.UUID]] = []

@@ -2,7 +2,7 @@ import copy
 import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import orjson
 from django.core.validators import RegexValidator
@@ -195,6 +195,8 @@ class TaskSerializer(serializers.ModelSerializer):
     sending the wrong type gets a 400 naming the field instead of a coerced value.
     Unknown and read-only fields in the body are ignored.
     """
+
+    _built_fields: ClassVar[dict[str, serializers.Field]]  # set by get_fields
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,

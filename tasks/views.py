@@ -2,7 +2,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import QuerySet
 from django.utils.http import parse_etags
@@ -19,6 +19,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, AuthenticationFailed, NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from accounts.models import User
@@ -53,6 +54,11 @@ class PathUserIsRequestUser(permissions.BasePermission):
 
 
 PERMISSIONS = [permissions.IsAuthenticated, PathUserIsRequestUser]
+
+
+def request_user(request: Request) -> User:
+    """The Better Auth user PERMISSIONS let through (DRF's stubs say Django's own User)."""
+    return cast(User, request.user)
 
 
 TASK_EXAMPLE = OpenApiExample(
@@ -173,8 +179,9 @@ def batch_error(failure: services.BatchOperationFailed) -> APIException:
     message = f"operations[{failure.index}] ({operation['op']}): {body['error']['message']}"
     batch_failed = APIException(message)
     batch_failed.status_code = code
-    batch_failed.details = {"operation": operation, "error": body["error"]}
-    batch_failed.error_code = body["error"]["code"]  # QUOTA_EXCEEDED, not a generic CONFLICT
+    # What config.errors' handler reads; the code is e.g. QUOTA_EXCEEDED, not a generic CONFLICT.
+    batch_failed.details = {"operation": operation, "error": body["error"]}  # type: ignore[attr-defined]
+    batch_failed.error_code = body["error"]["code"]  # type: ignore[attr-defined]
     return batch_failed
 
 
@@ -267,13 +274,13 @@ class TaskViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> QuerySet[Task]:
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Task.objects.none()
-        return selectors.task_queryset(user=self.request.user)
+        return selectors.task_queryset(user=request_user(self.request))
 
     def get_object(self) -> Task:
         # DRF's get_object, minus filter_queryset: filters, search and ordering describe
         # lists, and building their django-filter form is costly for a read of one task.
         # Task.DoesNotExist (missing, malformed or another user's id) is the handler's 404.
-        task = selectors.task_get(user=self.request.user, task_id=self.kwargs["pk"])
+        task = selectors.task_get(user=request_user(self.request), task_id=self.kwargs["pk"])
         self.check_object_permissions(self.request, task)
         return task
 
@@ -292,9 +299,9 @@ class TaskViewSet(viewsets.ModelViewSet):
             selectors.list_etag(user=user, params=params, total=total, last_change=last_change),
         )
 
-    def perform_create(self, serializer: TaskSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.instance = services.task_create(
-            user=self.request.user, **serializer.validated_data
+            user=request_user(self.request), **serializer.validated_data
         )
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -314,7 +321,7 @@ class TaskViewSet(viewsets.ModelViewSet):
             )
         try:
             status_code, body, replayed = services.idempotent_response(
-                user=request.user,
+                user=request_user(request),
                 key=key,
                 # A batch's body never replays a create's (nor the other way round).
                 fingerprint=_request_fingerprint(
@@ -346,14 +353,14 @@ class TaskViewSet(viewsets.ModelViewSet):
         if data and isinstance(data.get("task"), dict) and "version" in data["task"]:
             response["ETag"] = f'"{data["task"]["version"]}"'
         elif isinstance(getattr(response, "exception_object", None), TaskPreconditionFailed):
-            response["ETag"] = response.exception_object.etag
+            response["ETag"] = response.exception_object.etag  # type: ignore[attr-defined]
         return super().finalize_response(request, response, *args, **kwargs)
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, services.VersionMismatch):
             exc = TaskPreconditionFailed(exc.task)
         response = super().handle_exception(exc)
-        response.exception_object = exc
+        response.exception_object = exc  # type: ignore[attr-defined]  # for finalize_response
         return response
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -364,7 +371,7 @@ class TaskViewSet(viewsets.ModelViewSet):
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         versions = if_match_versions(request)
-        services.task_delete(user=request.user, pk=kwargs["pk"], versions=versions)
+        services.task_delete(user=request_user(request), pk=kwargs["pk"], versions=versions)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -378,7 +385,7 @@ class TaskViewSet(viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         serializer.instance = services.task_update(
-            user=request.user,
+            user=request_user(request),
             pk=kwargs["pk"],
             versions=if_match_versions(request),
             **serializer.validated_data,
@@ -397,7 +404,7 @@ class TaskViewSet(viewsets.ModelViewSet):
         body.is_valid(raise_exception=True)
         # 404 (config.errors) whether missing, malformed or another user's: ids never leak.
         task = services.task_set_completed(
-            user=request.user,
+            user=request_user(request),
             pk=self.kwargs["pk"],
             completed=body.validated_data.get("completed"),
             versions=if_match_versions(request),
@@ -460,7 +467,7 @@ class TaskViewSet(viewsets.ModelViewSet):
     )
     @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def changes(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        changes = selectors.task_changes(user=request.user, params=request.query_params)
+        changes = selectors.task_changes(user=request_user(request), params=request.query_params)
         services.purge_tombstones_now_and_then()
         tasks = self.get_serializer(changes.tasks, many=True).data
         return Response(
@@ -517,7 +524,7 @@ class TaskViewSet(viewsets.ModelViewSet):
         body.is_valid(raise_exception=True)
         operations = body.validated_data["operations"]
         try:
-            results = services.task_batch(user=request.user, operations=operations)
+            results = services.task_batch(user=request_user(request), operations=operations)
         except services.BatchOperationFailed as failure:
             raise batch_error(failure) from failure
         return status.HTTP_200_OK, {"results": batch_results(operations, results)}
@@ -551,10 +558,12 @@ class TaskViewSet(viewsets.ModelViewSet):
         body = ReorderSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            tasks = services.task_reorder(user=request.user, ids=body.validated_data["ids"])
+            tasks = services.task_reorder(
+                user=request_user(request), ids=body.validated_data["ids"]
+            )
         except services.UnknownTasks as unknown:
             error = NotFound(f"Not among your tasks: {', '.join(unknown.ids)}.")
-            error.details = {"ids": unknown.ids}
+            error.details = {"ids": unknown.ids}  # type: ignore[attr-defined]  # config.errors
             raise error from None
         return Response({"tasks": self.get_serializer(tasks, many=True).data})
 
@@ -574,7 +583,7 @@ class ProfileView(APIView):
     permission_classes = PERMISSIONS
 
     def _profile(self, request: Request) -> Response:
-        stats = services.user_task_stats(user=request.user)
+        stats = services.user_task_stats(user=request_user(request))
         return Response({"user": UserSerializer(request.user).data, "stats": stats})
 
     @extend_schema(summary="Profile and task stats", responses=ProfileSerializer)
@@ -590,7 +599,7 @@ class ProfileView(APIView):
         serializer = UserSerializer(request.user, data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            services.user_rename(user=request.user, name=serializer.validated_data["name"])
+            services.user_rename(user=request_user(request), name=serializer.validated_data["name"])
         except User.DoesNotExist as error:  # deleted (by Better Auth) during this request
             raise AuthenticationFailed("user not found") from error
         return self._profile(request)

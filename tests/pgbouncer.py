@@ -103,7 +103,7 @@ class PgBouncer:
 
     @property
     def log(self) -> Path:
-        return Path(self.settings["logfile"])
+        return Path(str(self.settings["logfile"]))
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"

@@ -30,14 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 SKIPPED = {".venv", ".git", "node_modules", "__pycache__", "staticfiles", "db.sqlite3",
-           "test-artifacts", "results", ".ruff_cache", ".pytest_cache", ".hypothesis"}  # fmt: skip
+           "test-artifacts", "results", ".ruff_cache", ".mypy_cache", ".pytest_cache",
+           ".hypothesis"}  # fmt: skip
 STARTUP_TIMEOUT = 300
 
 pytestmark = pytest.mark.skipif(
     not SYSTEM_PYTHON.exists()
     or subprocess.run(
         [SYSTEM_PYTHON, "-c", "import sys; assert sys.version_info >= (3, 11)"]
-    ).returncode,
+    ).returncode
+    != 0,
     reason="needs a system Python 3.11+ at /usr/bin/python3 (apt-get install -y python3)",
 )
 

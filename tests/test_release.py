@@ -33,7 +33,7 @@ def _requests(task):
     }
 
 
-def _cyclic_garbage(handler, method, path, body, bearer) -> list[str]:
+def _cyclic_garbage(handler, method, path, body, bearer) -> tuple[list[str], int]:
     """Names of the request objects that only the cyclic collector could free."""
     factory = getattr(RequestFactory(), method)
     kwargs = {"data": body, "content_type": "application/json"} if body else {}

@@ -21,6 +21,7 @@ def test_compiled_sql_binds_every_placeholder():
     TaskFactory(user=mine, title="a")
     TaskFactory(user=theirs, title="a")
     compiled = compile_for(_titled(OWNER, TITLE), OWNER, TITLE)
+    assert compiled is not None
 
     assert compiled.fetchall(mine.pk, "a") == [("a",)]
     assert compiled.fetchall(mine.pk, "b") == []
@@ -38,6 +39,7 @@ def test_compiled_update_returns_the_updated_row():
     compiled = compile_update(Task.objects.filter(pk=task.pk), {"title": TITLE}, TITLE)
 
     updated = fetch_instance(Task, compiled.sql + returning(Task), compiled.bind("new"))
+    assert updated is not None
 
     assert (updated.pk, updated.title) == (task.pk, "new")
     assert updated.created_at == Task.objects.get(pk=task.pk).created_at

@@ -31,7 +31,9 @@ def create_missing_better_auth_tables(apps, schema_editor):
         statement = statement.strip()
         if not statement:
             continue
-        model = TABLE_OF.match(statement).group(1)
+        match = TABLE_OF.match(statement)
+        assert match, statement  # the DDL file holds CREATE TABLE statements only
+        model = match.group(1)
         if table(model) not in existing:
             schema_editor.execute(renamed_ddl(statement, model))
 

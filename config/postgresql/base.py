@@ -34,10 +34,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from functools import cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished, request_started
 from django.db.backends.postgresql import base
 from psycopg import errors
@@ -136,11 +137,17 @@ class Prefix(NamedTuple):
         return cls("".join(sets), len(sets))
 
 
+if TYPE_CHECKING:  # django-stubs leave out base.Cursor's psycopg base class
+    _Cursor = psycopg.ClientCursor
+else:
+    _Cursor = base.Cursor
+
+
 @cache
 def _settings_cursor(in_autocommit: Prefix, in_transaction: Prefix) -> type:
     """A cursor class that sends SET LOCALs ahead of each transaction's first statement."""
 
-    class SessionSettingsCursor(base.Cursor):
+    class SessionSettingsCursor(_Cursor):
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             prefix = self._prefix(query)
             if prefix is None:
@@ -184,7 +191,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if not session_settings:
             return params
         if params["cursor_factory"] is not base.Cursor:
-            raise base.ImproperlyConfigured(
+            raise ImproperlyConfigured(
                 "OPTIONS['session_settings'] needs client-side binding "
                 "(server_side_binding is not supported with it)."
             )
@@ -199,7 +206,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return params
 
     def _configure_connection(self, connection: psycopg.Connection) -> bool:
-        commit = super()._configure_connection(connection)
+        # django-stubs lack Django 5.2's DatabaseWrapper._configure_connection.
+        commit = super()._configure_connection(connection)  # type: ignore[misc]
         if session_sql := getattr(self, "_session_sql", ""):  # direct connections only
             with connection.cursor() as cursor:
                 cursor.execute(session_sql)

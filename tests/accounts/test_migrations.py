@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -41,7 +42,7 @@ INSERT INTO jwks (id, "publicKey", "privateKey", "createdAt", alg, crv)
 """
 
 
-def _conninfo(dbname: str) -> dict[str, str]:
+def _conninfo(dbname: str) -> dict[str, Any]:
     server = connection.settings_dict
     info = {"host": server["HOST"], "port": str(server["PORT"] or 5432), "dbname": dbname}
     info |= {key: server[key.upper()] for key in ("user", "password") if server[key.upper()]}

@@ -166,7 +166,7 @@ class TestSystemCheck:
         assert "'user' has no column 'emailVerified'" in error.msg
         assert "BETTER_AUTH_SCHEMA user.fields.emailVerified" in error.msg
         assert "email_verified" in error.msg  # what the table has instead
-        assert "BETTER_AUTH_SCHEMA" in error.hint
+        assert "BETTER_AUTH_SCHEMA" in str(error.hint)
 
     def test_every_problem_is_in_one_message(self):
         alter(

@@ -8,7 +8,7 @@ import time_machine
 
 from accounts import jwts, keys
 from accounts.credentials import TokenError
-from accounts.jwts import verify_jwt
+from accounts.jwts import VerifiedToken, verify_jwt
 from accounts.models import Jwk
 from accounts.token_cache import VerifiedTokenCache
 from tests.factories import UserFactory
@@ -68,10 +68,10 @@ def test_cached_app_token_is_rejected_after_the_secret_changes(settings):
 
 
 def test_cache_keeps_at_most_its_size(signing_key):
-    cache = VerifiedTokenCache(size=3)
+    cache: VerifiedTokenCache[VerifiedToken] = VerifiedTokenCache(size=3)
     user = UserFactory()
     issued = [signing_key.token_for(user, jti=str(n)) for n in range(5)]
-    key = keys.public_keys.get(signing_key.kid)["EdDSA"]
+    key = (keys.public_keys.get(signing_key.kid) or {})["EdDSA"]
     for token in issued:
         cache.add(token, verify_jwt(token), key=key, kid=signing_key.kid, until=time.time() + 60)
 

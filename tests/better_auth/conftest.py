@@ -1,4 +1,5 @@
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -8,7 +9,7 @@ from tests.better_auth.harness import VARIANTS, BetterAuth, Stack, Stacks
 
 
 @pytest.fixture(scope="module")
-def stacks(request, tmp_path_factory) -> Stacks:
+def stacks(request, tmp_path_factory) -> Iterator[Stacks]:
     """The stacks of every variant this run's selected tests use, all started at once, and
     stopped once the module's tests are done (not left running through the rest of the suite)."""
     selected = {

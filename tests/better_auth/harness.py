@@ -252,6 +252,7 @@ def _first_line(process: subprocess.Popen, timeout: float) -> bytes:
     """The process's first stdout line, or b"" if it exits or `timeout` passes first."""
     import selectors
 
+    assert process.stdout is not None  # started with stdout=PIPE
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         if not selector.select(timeout):

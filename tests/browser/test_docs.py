@@ -33,7 +33,12 @@ def outside_traffic(page, live_server) -> list[str]:
             urls.append(url)
 
     page.on("response", lambda response: record(response.url))
-    page.on("requestfailed", lambda request: request.failure != "csp" and record(request.url))
+
+    def record_failure(request) -> None:
+        if request.failure != "csp":
+            record(request.url)
+
+    page.on("requestfailed", record_failure)
     return urls
 
 

@@ -2,6 +2,7 @@
 gunicorn (as scripts/serve runs it); the separate `manage.py mcp_http` answers the same."""
 
 import datetime
+from typing import Any
 
 import anyio
 import httpx2
@@ -241,7 +242,7 @@ def test_concurrent_toggles_are_never_lost(mcp_url, user):
             results.append(await client.call_tool("complete_task", {"task_id": str(task.pk)}))
 
     async def main():
-        results = []
+        results: list[Any] = []
         async with anyio.create_task_group() as group:
             for _ in range(11):
                 group.start_soon(toggle, results)

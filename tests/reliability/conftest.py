@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+
 import pytest
 
 from tests.reliability.server import Server, running_server
@@ -12,7 +14,7 @@ def server_key(django_db_setup, django_db_blocker) -> SigningKey:
 
 
 @pytest.fixture(scope="session")
-def server(server_key, tmp_path_factory) -> Server:
+def server(server_key, tmp_path_factory) -> Iterator[Server]:
     """gunicorn with production settings on the test database, shared by this run's tests.
 
     Its data must be committed to be seen: tests using it need `transaction=True`.

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +55,7 @@ class Server:
         method: str,
         path: str,
         *,
-        headers: dict[str, str | bytes] | None = None,
+        headers: Mapping[str, str | bytes] | None = None,
         body: bytes | str | None = None,
         timeout: float = 30.0,
     ) -> Reply:

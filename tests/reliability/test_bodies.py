@@ -2,6 +2,7 @@
 shape, and nothing written."""
 
 import json
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -145,7 +146,7 @@ def test_empty_patch_writes_nothing(auth_client, url_for, task):
 
 
 # Every writable field, with values of the wrong JSON type (or an impossible value).
-TASK_FIELD_WRONG_VALUES = {
+TASK_FIELD_WRONG_VALUES: dict[str, list[Any]] = {
     "title": [12, 1.5, True, None, [], ["x"], {}, {"x": "y"}, "", " ", "x" * 201, "\x00",
               "\ud800"],
     "description": [12, True, [], {}, "x" * 5001, "a\x00"],

@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import TypeVar
 
 import anyio
 import pytest
@@ -31,6 +32,8 @@ from mcp_server.auth import stdio_token
 from mcp_server.server import server as mcp_server
 from tasks.models import Task
 from tests.tokens import app_token
+
+T = TypeVar("T")
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +54,7 @@ LARGEST_TASK = {
 BODY_LIMIT = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
-def cpu_ms(request: Callable[[], object]) -> tuple[float, object]:
+def cpu_ms(request: Callable[..., T]) -> tuple[float, T]:
     """Median CPU milliseconds of `request` over RUNS runs after one warm-up; its last result."""
     result = request()
     times = []

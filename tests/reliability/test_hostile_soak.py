@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_normal_users_are_unaffected_by_an_attack(tmp_path, server_key):
         RATE_LIMIT_NUM_PROXIES="1", RATE_LIMIT_WRITES="600/minute",
         RATE_LIMIT_AUTH_FAILURES="60/minute", TASK_QUOTA_PER_USER="10000",
     ) as server:  # fmt: skip
-        phases = {}
+        phases: dict[str, dict[str, Any]] = {}
         for phase in ("calm", "hostile"):
             deadline = time.monotonic() + PHASE_SECONDS
             clients = [

@@ -9,7 +9,7 @@ import base64
 import datetime
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import jwt
@@ -17,6 +17,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from accounts.models import User
 from tasks.models import Task
 from tests.factories import SessionFactory, UserFactory
 from tests.reliability.server import ROOT
@@ -40,7 +41,7 @@ class World:
     """What the cases forge credentials from: a real key, users and sessions."""
 
     key: SigningKey
-    user: object
+    user: User
     secret: str  # the server's BETTER_AUTH_SECRET
 
     def jwt(self, **claims) -> str:
@@ -119,7 +120,7 @@ def now() -> int:
 
 
 # name -> headers (from a World); each must be a 401.
-CASES: dict[str, Callable[[World], dict[str, str]]] = {
+CASES: dict[str, Callable[[World], Mapping[str, str | bytes]]] = {
     # The authentication issue's failures.
     "no-header": lambda w: {},
     "wrong-scheme-basic": lambda w: {"Authorization": "Basic dXNlcjpwYXNz"},

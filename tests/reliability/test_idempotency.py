@@ -122,7 +122,7 @@ def test_parallel_creates_with_one_key_make_exactly_one_task():
 
     def post():
         client = APIClient()
-        client.force_authenticate(user=user)
+        client.force_authenticate(user=user)  # type: ignore[arg-type]  # DRF takes any user object
         response = create(client)
         return response.status_code, response.json()["task"]["id"]
 
@@ -140,7 +140,7 @@ def test_parallel_creates_with_one_key_and_different_bodies_make_one_task():
 
     def post():
         client = APIClient()
-        client.force_authenticate(user=user)
+        client.force_authenticate(user=user)  # type: ignore[arg-type]  # DRF takes any user object
         return create(client, {"title": f"title {next(counter)}"}).status_code
 
     statuses = run_in_threads(10, post)

@@ -10,7 +10,9 @@ its own clients through X-Forwarded-For. Limits are per day: no window ends mid-
 import json
 import re
 import time
+from collections.abc import Iterator
 from http.cookies import SimpleCookie
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User as StaffUser
@@ -27,7 +29,7 @@ BAD = "Bearer forged.token.value"
 
 
 @pytest.fixture(scope="module")
-def limited(server_key, tmp_path_factory) -> tuple[Server, Server]:
+def limited(server_key, tmp_path_factory) -> Iterator[tuple[Server, Server]]:
     """gunicorn and the MCP endpoint with small per-day limits, behind one proxy."""
     seconds_left_today = 86400 - time.time() % 86400
     if seconds_left_today < 120:
@@ -43,7 +45,7 @@ def limited(server_key, tmp_path_factory) -> tuple[Server, Server]:
         "LOG_LEVEL": "INFO",
     }
     with (
-        running_server(log_dir, **env) as rest,
+        running_server(log_dir, **env) as rest,  # type: ignore[arg-type]  # str values only
         running_mcp_server(log_dir, rest) as mcp,
     ):
         yield rest, mcp
@@ -264,7 +266,9 @@ class TestAdminSignIn:
     def sign_in(rest: Server, client: str, username: str, password: str):
         page = rest.request("GET", "/admin/login/", headers={"X-Forwarded-For": client})
         cookie = SimpleCookie(page.headers["Set-Cookie"])["csrftoken"].value
-        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body).group(1)
+        match = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body)
+        assert match, page.body[:300]
+        token = match.group(1)
         form = f"csrfmiddlewaretoken={token.decode()}&username={username}&password={password}"
         headers = {"X-Forwarded-For": client, "Cookie": f"csrftoken={cookie}",
                    "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
@@ -299,7 +303,7 @@ def test_mcp_server_cpu_per_call_at_the_largest_inputs(mcp, server_key, capsys):
         for n in range(1000)
     )
     token = f"Bearer {server_key.token_for(user)}"
-    cases = {
+    cases: dict[str, tuple[str, dict[str, Any]]] = {
         "list_tasks, search and tags at their largest": (
             "list_tasks",
             {"search": LONGEST_SEARCH, "tags": MOST_TAGS, "limit": 1000},

@@ -3,6 +3,7 @@ reference; tenancy under random operations by several users on both mounts."""
 
 import datetime
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import time_machine
@@ -256,9 +257,9 @@ def test_no_user_ever_reaches_another_users_tasks(db, operations):
         users = [UserFactory() for _ in range(3)]
         clients = [APIClient() for _ in users]
         for client, user in zip(clients, users, strict=True):
-            client.force_authenticate(user)
+            client.force_authenticate(user)  # type: ignore[arg-type]  # DRF takes any user object
         # The model: task id -> (owner index, title, completed); None once deleted.
-        tasks = {}
+        tasks: dict[str, list[Any] | None] = {}
         for n in range(12):
             task = Task.objects.create(user=users[n % 3], title=f"task{n}x")
             tasks[str(task.pk)] = [n % 3, task.title, False]
@@ -285,6 +286,7 @@ def test_no_user_ever_reaches_another_users_tasks(db, operations):
                 assert response.status_code == 404, (op, response.content)
                 assert "title" not in response.content.decode()
             else:
+                assert live is not None
                 assert response.status_code in (200, 204), (op, response.content)
                 if op == "delete":
                     tasks[task_id] = None

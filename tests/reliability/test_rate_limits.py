@@ -4,6 +4,7 @@ import datetime
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import time_machine
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 # 30 s into a minute: a whole test runs inside one window.
 START = datetime.datetime(2026, 3, 1, 12, 0, 30, tzinfo=datetime.UTC)
-BAD_TOKEN = {"HTTP_AUTHORIZATION": "Bearer not-a-valid-token"}
+BAD_TOKEN: dict[str, Any] = {"HTTP_AUTHORIZATION": "Bearer not-a-valid-token"}
 
 
 @pytest.fixture

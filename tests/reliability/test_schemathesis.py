@@ -91,7 +91,7 @@ def test_stateful_sequences_follow_the_links(server, owner):
     conforms, a created task can be read back, a deleted one is gone (use after free)."""
     user, token, _ = owner
 
-    class Sequences(schema.as_state_machine()):
+    class Sequences(schema.as_state_machine()):  # type: ignore[misc]  # built at run time
         def before_call(self, case):
             aim(case, user, [])  # ids come from the links
 

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -46,7 +47,7 @@ class VirtualUser(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.deadline = port, deadline
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        self.task_ids, self.created = task_ids, []
+        self.task_ids, self.created = task_ids, list[str]()
         self.random = random.Random(seed)
         self.statuses: Counter = Counter()
         self.errors: list[str] = []
@@ -158,7 +159,7 @@ def test_soak(tmp_path, server_key):
     errors = [error for c in clients for error in c.errors]
     latencies = sorted(x for c in clients for x in c.latencies)
     after_warm_up = [s for s in samples if s[0] >= WARM_UP]
-    figures = {
+    figures: dict[str, Any] = {
         "seconds": SECONDS,
         "concurrency": CONCURRENCY,
         "workers": f"{WORKERS} x {THREADS} threads",

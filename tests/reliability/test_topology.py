@@ -101,7 +101,8 @@ class Topology:
         if body is not None:
             sent["Content-Type"] = "application/json"
         payload = None if body is None else json.dumps(body)
-        return self.balancer.request(method, path, headers=sent, body=payload)
+        # Server's client on a Balancer: it reads only `port`.
+        return self.balancer.request(method, path, headers=sent, body=payload)  # type: ignore[misc]
 
     def worker_pids(self) -> set[int]:
         return {pid for server in self.instances for pid in server.worker_pids()}

@@ -43,7 +43,7 @@ def test_concurrent_toggles_are_never_lost(toggles):
 
     def toggle():
         client = APIClient()
-        client.force_authenticate(user=user)
+        client.force_authenticate(user=user)  # type: ignore[arg-type]  # DRF takes any user object
         return client.patch(reverse("task-toggle", args=[task.pk])).status_code
 
     assert run_in_threads(toggles, toggle) == [200] * toggles
@@ -62,7 +62,7 @@ def test_concurrent_puts_never_leave_a_half_applied_row():
 
     def put(payload):
         client = APIClient()
-        client.force_authenticate(user=user)
+        client.force_authenticate(user=user)  # type: ignore[arg-type]  # DRF takes any user object
         return client.put(reverse("task-detail", args=[task.pk]), payload, format="json")
 
     iterator = iter(payloads)
@@ -86,7 +86,7 @@ def test_concurrent_put_and_delete_never_resurrect_or_fail():
 
     def request(method):
         client = APIClient()
-        client.force_authenticate(user=user)
+        client.force_authenticate(user=user)  # type: ignore[arg-type]  # DRF takes any user object
         return getattr(client, method)(url, {"title": "edited"}, format="json").status_code
 
     methods = iter(["delete"] + ["put", "patch"] * 5)
