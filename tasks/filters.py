@@ -5,7 +5,8 @@ a list's parameters (REST and MCP alike) and `cleaned_data` what its SQL depends
 """
 
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import django_filters
@@ -15,6 +16,7 @@ from django.db import connection, models
 from django.db.models import BooleanField, Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.filters import search_smart_split
 
@@ -160,13 +162,42 @@ class OrderField(forms.CharField):
 class TaskFilterForm(forms.Form):
     """Resolves the three ways to sort into `ordering`: the terms the list is sorted by."""
 
-    def _clean_fields(self) -> None:
-        # Django's, less the BoundField it builds per field for HTML rendering: every
-        # list request validates every field, and these forms are never rendered.
-        for name, field in self.fields.items():
-            value = field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
+    # What each field cleans to when its parameter is absent (see absent_values).
+    absent: Mapping[str, Any] = MappingProxyType({})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Django translates the ":" for every form; only rendering needs it.
+        kwargs.setdefault("label_suffix", gettext_lazy(":"))
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def absent_values(cls) -> dict[str, Any]:
+        """Each field that reads its own parameter only, cleaned without it: the same
+        value every time (tests/tasks/test_filters.py checks it), so a request skips
+        cleaning the parameters it does not send."""
+        values: dict[str, Any] = {}
+        for name, field in cls.base_fields.items():
+            if isinstance(field.widget, forms.MultiWidget | forms.FileInput):
+                continue  # reads other keys, or files
             try:
-                self.cleaned_data[name] = field.clean(value)
+                values[name] = field.clean(field.widget.value_from_datadict({}, {}, name))
+            except forms.ValidationError:
+                continue  # absent is an error: always cleaned
+        return values
+
+    def _clean_fields(self) -> None:
+        # Django's, less the BoundField it builds per field for HTML rendering (these
+        # forms are never rendered), and cleaning only the parameters sent: every list
+        # request validates its parameters, most of which are absent.
+        cleaned, absent, data = self.cleaned_data, self.absent, self.data
+        for name, field in self.fields.items():
+            key = self.add_prefix(name)
+            if name in absent and key not in data:
+                cleaned[name] = absent[name]
+                continue
+            value = field.widget.value_from_datadict(data, self.files, key)
+            try:
+                cleaned[name] = field.clean(value)
             except forms.ValidationError as error:
                 self.add_error(name, error)
 
@@ -333,18 +364,30 @@ class TaskFilter(django_filters.FilterSet):
         if form_class is None:
             form_class = super().get_form_class()
             form_class.base_fields = SharedCopy(form_class.base_fields)
+            form_class.absent = MappingProxyType(form_class.absent_values())
             type(self)._form_class = form_class
         return form_class
 
     def sql_key(self) -> Hashable:
         """What the SQL of this filter set's queryset depends on: its class, its
-        `cleaned_data` and the day (`overdue`). Call is_valid() first."""
-        return (type(self), tuple(sorted(self.form.cleaned_data.items())), timezone.localdate())
+        `cleaned_data` and, with `overdue`, the day. Call is_valid() first."""
+        data = self.form.cleaned_data
+        day = timezone.localdate() if data.get("overdue") else None
+        return (type(self), tuple(sorted(data.items())), day)
 
     def filter_queryset(self, queryset: QuerySet[Task]) -> QuerySet[Task]:
         if isinstance(queryset, TaskQuerySet):  # its SQL is then compiled once per key
             return queryset.filtered_once(self.sql_key(), super().filter_queryset)
         return super().filter_queryset(queryset)
+
+    @property
+    def qs(self) -> QuerySet[Task]:
+        # django-filter's, less its clone of the queryset before filtering: a
+        # TaskQuerySet's filter_queryset returns a clone already.
+        if not hasattr(self, "_qs") and self.is_bound and isinstance(self.queryset, TaskQuerySet):
+            self.errors  # noqa: B018 - validates, as django-filter's
+            self._qs = self.filter_queryset(self.queryset)
+        return super().qs
 
 
 TaskFilter.base_filters = SharedCopy(TaskFilter.base_filters)

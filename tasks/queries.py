@@ -201,7 +201,8 @@ def task_queryset(*, user: User) -> TaskQuerySet:
     """Every task `user` may see: their own, and nobody else's."""
     queryset = TaskQuerySet(Task)
     queryset.owner = user.pk
-    # Built when the query is needed, as a related manager's filter: a list compiled
-    # once needs only the owner's id.
-    queryset._defer_next_filter = True
-    return queryset.filter(user=user)
+    # Built when the query is needed, as a related manager's filter (Django's
+    # `_defer_next_filter`, without its clone): a list compiled once needs only the
+    # owner's id.
+    queryset._deferred_filter = (False, (), {"user": user})
+    return queryset
