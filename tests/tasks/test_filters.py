@@ -1,9 +1,12 @@
 import datetime
+from urllib.parse import urlencode
 
 import pytest
+from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
+from tasks.filters import TaskFilter
 from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +158,26 @@ def test_null_characters_in_text_parameters_are_a_400(auth_client, user, params)
     response = auth_client.get(reverse("task-list"), params)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+CLEAN_PARAMS = [
+    {},
+    {"status": "pending", "sort_by": "priority", "order": "desc"},
+    {"search": "invoice", "tags": "a, b,a", "overdue": "false"},
+    {"priority": "all", "category": "work", "due_before": "2027-01-31", "ordering": "-title"},
+    {"completed": "maybe", "sort_by": "nope", "due_after": "31/01"},  # errors
+    {"sort_by": "title", "ordering": "position"},
+]
+
+
+@pytest.mark.parametrize("params", CLEAN_PARAMS)
+def test_absent_parameters_clean_as_when_every_field_is_cleaned(params):
+    def cleaned(skip_absent):
+        filters = TaskFilter(QueryDict(urlencode(params)))
+        if not skip_absent:
+            filters.form.absent = {}  # clean every field, as Django does
+        filters.is_valid()
+        return list(filters.form.cleaned_data.items()), filters.errors.get_json_data()
+
+    assert TaskFilter().form.absent  # the skip applies
+    assert cleaned(skip_absent=True) == cleaned(skip_absent=False)
