@@ -5,9 +5,10 @@ a list's parameters (REST and MCP alike) and `cleaned_data` what its SQL depends
 """
 
 import re
+from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import django_filters
 from django import forms
@@ -61,7 +62,7 @@ def search_limits() -> tuple[int, int, int]:
     return words, length, words * (length + 3)  # room for quotes and separators
 
 
-class SharedCopy(dict[str, Any]):
+class SharedCopy(OrderedDict[str, Any]):
     """A FilterSet's filters or a form's fields that no instance changes: where
     django-filter and Django deep-copy them for each instance (each request), the
     instances share them. TaskFilter's filter methods are plain functions, so its
@@ -74,8 +75,8 @@ class SharedCopy(dict[str, Any]):
 class TagsField(forms.CharField):
     """`a,b`: the distinct tags, within the bounds of a task's tags."""
 
-    def to_python(self, value: Any) -> tuple[str, ...]:
-        text = super().to_python(value)
+    def to_python(self, value: Any) -> tuple[str, ...]:  # type: ignore[override]  # the tags
+        text = super().to_python(value) or ""
         if len(text) > MAX_FILTER_TAGS * (MAX_FILTER_TAG_LENGTH + 2):
             raise forms.ValidationError(f"At most {MAX_FILTER_TAGS} tags.")
         tags = tuple(dict.fromkeys(tag.strip() for tag in text.split(",") if tag.strip()))
@@ -98,14 +99,15 @@ class SearchField(forms.CharField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strip=False, **kwargs)
 
-    def to_python(self, value: Any) -> tuple[str, ...]:
-        text = super().to_python(value)
+    def to_python(self, value: Any) -> tuple[str, ...]:  # type: ignore[override]  # the words
+        text = super().to_python(value) or ""
         max_words, max_length, max_total = search_limits()
         if len(text) > max_total:
             raise forms.ValidationError(f"At most {max_total} characters ({max_words} words).")
         if "\x00" in text:
             raise forms.ValidationError("Null characters are not allowed.")
-        terms = tuple(search_smart_split(text))
+        # The stub says a list: DRF's splits the text (smart_split).
+        terms = tuple(search_smart_split(text))  # type: ignore[arg-type]
         if len(terms) > max_words:
             raise forms.ValidationError(f"At most {max_words} words.")
         if any(len(term) > max_length for term in terms):
@@ -127,8 +129,8 @@ def _unknown_field(field: str) -> forms.ValidationError:
 class OrderingField(forms.CharField):
     """DRF-style `ordering=-priority,title`: the terms, each a known field at most once."""
 
-    def to_python(self, value: Any) -> tuple[str, ...]:
-        text = super().to_python(value)
+    def to_python(self, value: Any) -> tuple[str, ...]:  # type: ignore[override]  # the terms
+        text = super().to_python(value) or ""
         if not text:
             return ()
         if len(text) > MAX_ORDERING_LENGTH:
@@ -152,7 +154,7 @@ class SortByField(forms.CharField):
 
 class OrderField(forms.CharField):
     def to_python(self, value: Any) -> str:
-        return super().to_python(value).lower()
+        return (super().to_python(value) or "").lower()
 
     def validate(self, value: str) -> None:
         if value not in ("", "asc", "desc"):
@@ -202,7 +204,8 @@ class TaskFilterForm(forms.Form):
                 self.add_error(name, error)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         sort_by, order = data.pop("sort_by", ""), data.pop("order", "")
         if sort_by and data.get("ordering"):
             self.add_error("sort_by", "Use either `sort_by` or `ordering`.")
@@ -250,7 +253,7 @@ class TaskOrderingFilter(django_filters.OrderingFilter):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(fields=ORDERING_FIELDS, **kwargs)
         # One text field with the 400s above, not django-filter's CSV of choices.
-        self.field_class = OrderingField
+        self.field_class = OrderingField  # type: ignore[assignment]  # text, not django-filter's CSV
         for choice_option in ("choices", "null_label"):
             self.extra.pop(choice_option, None)
 
@@ -357,12 +360,14 @@ class TaskFilter(django_filters.FilterSet):
         fields: list[str] = []
         form = TaskFilterForm
 
-    def get_form_class(self) -> type[forms.Form]:
+    _form_class: ClassVar[type[TaskFilterForm]]
+
+    def get_form_class(self) -> type[TaskFilterForm]:
         # django-filter builds a new form class (every field, every choice label) per
         # request; the filters never change, so build it once per FilterSet class.
         form_class = type(self).__dict__.get("_form_class")
         if form_class is None:
-            form_class = super().get_form_class()
+            form_class = cast(type[TaskFilterForm], super().get_form_class())  # Meta.form's
             form_class.base_fields = SharedCopy(form_class.base_fields)
             form_class.absent = MappingProxyType(form_class.absent_values())
             type(self)._form_class = form_class

@@ -14,7 +14,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connections
@@ -114,7 +114,22 @@ list_sql = CompiledCache(size=256)
 list_aggregate_sql = CompiledCache(size=256)
 
 
-class TaskQuerySet(QuerySet[Task]):
+if TYPE_CHECKING:
+
+    class _QuerySet(QuerySet[Task]):
+        """The private QuerySet API TaskQuerySet extends, which django-stubs leaves out."""
+
+        _db: str | None
+        _deferred_filter: tuple[bool, tuple[Any, ...], dict[str, Any]] | None
+
+        def _clone(self) -> Self: ...
+        def _chain(self) -> Self: ...
+
+else:
+    _QuerySet = QuerySet
+
+
+class TaskQuerySet(_QuerySet):
     """Tasks of one owner (task_queryset).
 
     A list's (TaskFilter.filter_queryset) also knows what its SQL depends on, its

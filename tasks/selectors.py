@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import connections, transaction
 from django.http import QueryDict
@@ -54,10 +54,12 @@ def task_filter(*, user: User, params: Mapping[str, Any]) -> TaskQuerySet:
     Raises rest_framework's ValidationError for an invalid value or an unknown sort field,
     as DjangoFilterBackend does for the REST list.
     """
-    filters = TaskFilter(params, queryset=task_queryset(user=user))
+    data = params if isinstance(params, dict) else dict(params)  # a QueryDict is one
+    filters = TaskFilter(data, queryset=task_queryset(user=user))
     if not filters.is_valid():
-        raise translate_validation(filters.errors)
-    return filters.qs
+        # The stub says a dict: it is rest_framework's ValidationError.
+        raise translate_validation(filters.errors)  # type: ignore[misc]
+    return cast(TaskQuerySet, filters.qs)  # TaskFilter.filter_queryset's own (filtered_once)
 
 
 def task_list(*, user: User, params: Mapping[str, Any]) -> TaskPage:
