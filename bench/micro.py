@@ -131,8 +131,10 @@ def list_etag(user_id: str) -> dict:
     from tasks import selectors
 
     user, params = User.objects.by_id(user_id), QueryDict()
+    assert user is not None  # the benchmark's own user
     filtered = selectors.task_filter(user=user, params=params)
     compiled = compile_aggregate(filtered, selectors.ETAG_AGGREGATES, user_id)
+    assert compiled is not None  # a list's aggregate compiles on PostgreSQL
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + compiled.sql, compiled.bind(user_id))
         plan = [row[0].strip() for row in cursor.fetchall()]

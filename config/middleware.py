@@ -6,7 +6,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -14,7 +14,7 @@ from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware import csrf
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -246,9 +246,10 @@ API_PATHS = ("/api/", "/mcp", "/health")
 class _SiteOnly:
     """Run the Django middleware this is mixed into for every path but API_PATHS."""
 
-    get_response: Callable[[HttpRequest], HttpResponse]
+    # MiddlewareMixin's type (sync or async responses), so the mixed classes agree.
+    get_response: Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if request.path_info.startswith(API_PATHS):
             return self.get_response(request)
         return super().__call__(request)  # type: ignore[misc]

@@ -1,7 +1,7 @@
 """JSON responses written by orjson: the bytes DRF's JSONRenderer writes, for less CPU;
 and content negotiation that settles the API's common case without parsing."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -60,11 +60,11 @@ class JSONFirstNegotiation(DefaultContentNegotiation):
     """
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
         accept = request.META.get("HTTP_ACCEPT")
         if renderers and not format_suffix:
-            first = renderers[0]
+            first = next(iter(renderers))
             plain = accept in _ANY_RENDERER or accept == first.media_type
             if plain and self.settings.URL_FORMAT_OVERRIDE not in request.query_params:
                 return first, first.media_type

@@ -7,7 +7,7 @@ ordering and pagination classes), so a bad value fails with REST's message.
 
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, WithJsonSchema, create_model
 from rest_framework import serializers
@@ -123,6 +123,7 @@ Offset = Annotated[int, _schema("Tasks to skip.", type="integer", minimum=0, max
 
 def _field_schema(field: serializers.Field) -> tuple[Any, dict[str, Any]]:
     """A serializer field's Python type and JSON Schema (as OpenAPI publishes it)."""
+    kind: Any
     schema: dict[str, Any]
     if isinstance(field, serializers.ChoiceField):
         kind, schema = str, {"type": "string", "enum": list(field.choices)}
@@ -143,8 +144,9 @@ def _field_schema(field: serializers.Field) -> tuple[Any, dict[str, Any]]:
         kind, schema = str, {"type": "string", "format": "uuid"}
     else:
         kind, schema = str, {"type": "string"}
-        if getattr(field, "max_length", None) is not None:
-            schema["maxLength"] = field.max_length
+        max_length = getattr(field, "max_length", None)
+        if max_length is not None:
+            schema["maxLength"] = max_length
         if not field.read_only and not getattr(field, "allow_blank", True):
             schema["minLength"] = 1
     if field.allow_null:
@@ -156,16 +158,22 @@ def _field_schema(field: serializers.Field) -> tuple[Any, dict[str, Any]]:
 
 def _annotation(field: serializers.Field, *, optional: bool = False) -> Any:
     kind, schema = _field_schema(field)
-    annotated = Annotated[kind, WithJsonSchema(schema)]
+    annotated = Annotated[kind, WithJsonSchema(schema)]  # type: ignore[valid-type]  # built at run time
     return annotated | None if optional and not field.allow_null else annotated
 
 
 _TASK_FIELDS = TaskSerializer().fields
-TaskData = create_model(  # type: ignore[call-overload]
-    "TaskData",
-    __doc__="A task as the REST API represents it.",
-    **{name: (_annotation(field), ...) for name, field in _TASK_FIELDS.items()},
-)
+if TYPE_CHECKING:
+    # mypy takes a model built at run time for a variable; its fields are for pydantic.
+    class TaskData(BaseModel):
+        """A task as the REST API represents it."""
+
+else:
+    TaskData = create_model(
+        "TaskData",
+        __doc__="A task as the REST API represents it.",
+        **{name: (_annotation(field), ...) for name, field in _TASK_FIELDS.items()},
+    )
 
 
 def task_arguments(*, partial: bool) -> list[inspect.Parameter]:

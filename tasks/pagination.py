@@ -1,10 +1,10 @@
 """The list envelope: one page of tasks plus totals of the whole filtered set."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -62,10 +62,11 @@ class TaskPagination(LimitOffsetPagination):
     offset_alias = "skip"
 
     def paginate_queryset(
-        self, queryset: TaskQuerySet, request: Request, view: Any = None
+        self, queryset: QuerySet[Any] | Sequence[Any], request: Request, view: Any = None
     ) -> list[Any]:
         self.request = request
-        return self.paginate(queryset, request.query_params)
+        # The tasks viewset, its only user, pages task_queryset's TaskQuerySet.
+        return self.paginate(cast(TaskQuerySet, queryset), request.query_params)
 
     def paginate(self, queryset: TaskQuerySet, params: Mapping[str, Any]) -> list[Any]:
         """The page of `queryset` that `params` ask for, as rows (task_rows); its totals

@@ -8,6 +8,7 @@ import orjson
 from django.core.validators import RegexValidator
 from django.db import connections, models
 from django.db.models import CharField, Func, QuerySet, TextField
+from django.db.models.fields.reverse_related import ForeignObjectRel
 from django.db.models.functions import Cast
 from django.db.models.query import ValuesListIterable
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
@@ -70,7 +71,7 @@ FORMATS: dict[type[models.Field], Format] = {
 }
 
 
-def _format_of(field: models.Field) -> Format | None:
+def _format_of(field: models.Field | ForeignObjectRel) -> Format | None:
     return next((f for kind, f in FORMATS.items() if isinstance(field, kind)), None)
 
 
@@ -95,6 +96,7 @@ class TaskRow(dict[str, Any]):
     plus its place in the changes feed (`seq`, not part of it)."""
 
     __slots__ = ("seq",)
+    seq: int
 
     @property
     def completed(self) -> bool:

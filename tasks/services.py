@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
-from django.db.models import BooleanField, Count, F, Q, QuerySet
+from django.db.models import BooleanField, Count, F, Field, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import DeleteQuery, InsertQuery
 from django.utils import timezone
@@ -148,7 +148,8 @@ def task_update(*, user: User, pk: Any, versions: Versions = None, **fields: Any
     plain = [name for name in fields if name != "completed" or completed is None]
     compiled = _update_sql(tuple(plain), completed)
     prepared = [
-        Task._meta.get_field(name).get_db_prep_save(fields[name], connection) for name in plain
+        cast(Field, Task._meta.get_field(name)).get_db_prep_save(fields[name], connection)
+        for name in plain
     ]
     stamps = [_stamp(now)] * (2 if completed is not None else 1)
     params = compiled.bind(*_owner_values(user), task_db_id(pk), *prepared, *stamps)

@@ -27,6 +27,8 @@ from config.errors import Conflict, PreconditionFailed, api_error
 from tasks import selectors, services
 from tasks.filters import TaskFilter, ordering_parameters
 from tasks.models import IdempotencyKey, Task
+from tasks.pagination import TaskPagination
+from tasks.queries import TaskQuerySet
 from tasks.serializers import (
     MAX_BATCH_OPERATIONS,
     BatchResultSerializer,
@@ -285,15 +287,17 @@ class TaskViewSet(viewsets.ModelViewSet):
         return task
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        user, params = request.user, request.query_params
-        queryset = self.filter_queryset(self.get_queryset())
+        user, params = request_user(request), request.query_params
+        # TaskFilter's, over task_queryset's TaskQuerySet.
+        queryset = cast(TaskQuerySet, self.filter_queryset(self.get_queryset()))
         if "If-None-Match" in request.headers:  # one aggregate decides; no list built
             etag = selectors.task_list_etag(user=user, queryset=queryset, params=params)
             if none_match(request, etag):
                 return not_modified(etag)
         page = self.paginate_queryset(queryset)
         response = self.get_paginated_response(self.get_serializer(page, many=True).data)
-        total, last_change = self.paginator.task_page.total, self.paginator.task_page.last_change
+        task_page = cast(TaskPagination, self.paginator).task_page
+        total, last_change = task_page.total, task_page.last_change
         return with_etag(
             response,
             selectors.list_etag(user=user, params=params, total=total, last_change=last_change),

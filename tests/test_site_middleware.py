@@ -1,5 +1,8 @@
 """Django's session, CSRF, auth and messages middleware serve the admin, not the API."""
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -21,7 +24,8 @@ def run_chain(path: str) -> tuple[HttpRequest, HttpResponse]:
     def view(request: HttpRequest) -> HttpResponse:
         return HttpResponse("ok")
 
-    handler = view
+    # Each middleware takes and gives Django's (sync or async) handler type.
+    handler: Callable[[HttpRequest], Any] = view
     for cls in reversed(SITE_ONLY):
         handler = cls(handler)
     request = RequestFactory().get(path, HTTP_COOKIE="sessionid=abc; csrftoken=" + "x" * 32)

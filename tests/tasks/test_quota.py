@@ -104,7 +104,7 @@ def test_racing_creates_never_pass_the_quota(settings):
 
     def create():
         client = APIClient()
-        client.force_authenticate(user=user)
+        client.force_authenticate(user=user)  # type: ignore[arg-type]  # DRF takes any user object
         return client.post(reverse("task-list"), {"title": "race"}, format="json").status_code
 
     statuses = run_in_threads(12, create)
