@@ -139,11 +139,6 @@ class TaskQuerySet(_QuerySet):
     building them was a large share of a list's CPU.
     """
 
-    # QuerySet's private state, which the stubs leave out.
-    _db: str | None
-    _deferred_filter: Any
-    _defer_next_filter: bool
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.owner: Any = None
@@ -164,14 +159,13 @@ class TaskQuerySet(_QuerySet):
 
     def _clone(self) -> "TaskQuerySet":
         if self._pending is not None or self._deferred_filter is None:
-            # The owner's filter applied first, then the pending.
-            clone = super()._clone()  # type: ignore[misc]  # not in the stubs
+            clone = super()._clone()  # the owner's filter applied first, then the pending
         else:
             # Django applies a deferred filter before cloning: the owner's is carried
             # over instead (one key then always compiles to the same SQL: see above).
             deferred, self._deferred_filter = self._deferred_filter, None
             try:
-                clone = super()._clone()  # type: ignore[misc]  # not in the stubs
+                clone = super()._clone()
             finally:
                 self._deferred_filter = deferred
             clone._deferred_filter = deferred
@@ -183,7 +177,7 @@ class TaskQuerySet(_QuerySet):
     ) -> "TaskQuerySet":
         """This queryset with `filters` applied, which give the same SQL for every
         owner and `key` (the SQL is compiled once per key)."""
-        clone: TaskQuerySet = self._chain()  # type: ignore[attr-defined]  # not in the stubs
+        clone = self._chain()
         clone.sql_key, clone._pending = key, filters
         return clone
 
