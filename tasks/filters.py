@@ -316,8 +316,8 @@ def filter_search(queryset: QuerySet[Task], name: str, terms: tuple[str, ...]) -
 
 class TaskFilter(django_filters.FilterSet):
     """Filters, search and ordering of GET .../tasks; an invalid value is a 400, never
-    silently ignored. Its SQL must depend on `cleaned_data` and the day only (it is
-    compiled once per set of them: tasks.queries)."""
+    silently ignored. Its SQL must depend on its sql_key only (it is compiled once
+    per key: tasks.queries)."""
 
     status = django_filters.ChoiceFilter(
         choices=[("all", "all"), ("pending", "pending"), ("completed", "completed")],

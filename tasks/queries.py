@@ -4,8 +4,8 @@ Building and compiling an ORM query was most of the CPU of a read of one task or
 list page; these are compiled once with placeholders (ANY_OWNER for the user's id,
 ANY_TASK_ID for a task's id), and each run binds the real values.
 
-A list's SQL is compiled once per filter `cleaned_data` and day (`overdue` compares
-with today): it must depend on nothing else. With CHECK_CACHED_SQL (the test suite
+A list's SQL is compiled once per TaskFilter.sql_key (its filter `cleaned_data`, and
+the day with `overdue`, which compares with today): it must depend on nothing else. With CHECK_CACHED_SQL (the test suite
 sets it), every reuse compiles the query again and fails loudly if it differs.
 """
 
