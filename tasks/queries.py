@@ -5,8 +5,9 @@ list page; these are compiled once with placeholders (ANY_OWNER for the user's i
 ANY_TASK_ID for a task's id), and each run binds the real values.
 
 A list's SQL is compiled once per TaskFilter.sql_key (its filter `cleaned_data`, and
-the day with `overdue`, which compares with today): it must depend on nothing else. With CHECK_CACHED_SQL (the test suite
-sets it), every reuse compiles the query again and fails loudly if it differs.
+the day with `overdue`, which compares with today): it must depend on nothing else.
+With CHECK_CACHED_SQL (the test suite sets it), every reuse compiles the query again
+and fails loudly if it differs.
 """
 
 import secrets
