@@ -11,6 +11,7 @@ and fails loudly if it differs.
 """
 
 import secrets
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
@@ -78,20 +79,27 @@ class CompiledCache:
         self.size = size
         self.entries: OrderedDict[Hashable, Compiled] = OrderedDict()
         self.misses = 0
+        # gthread workers share the cache between threads: another thread's insert may
+        # evict a key between its lookup and move_to_end (a KeyError, a 500).
+        self.lock = threading.Lock()
 
     def get(
         self, key: Hashable, compile: Callable[[], Compiled | None], owner: Any
     ) -> Compiled | None:
-        compiled = self.entries.get(key)
-        if compiled is None:  # None (an ambiguous owner) is not kept: the next may do
-            self.misses += 1
-            compiled = compile()
+        with self.lock:
+            compiled = self.entries.get(key)
             if compiled is not None:
-                self.entries[key] = compiled
-                if len(self.entries) > self.size:
-                    self.entries.popitem(last=False)
+                self.entries.move_to_end(key)
+            else:
+                self.misses += 1
+        if compiled is None:  # None (an ambiguous owner) is not kept: the next may do
+            compiled = compile()  # outside the lock: it builds and compiles a query
+            if compiled is not None:
+                with self.lock:
+                    self.entries[key] = compiled
+                    if len(self.entries) > self.size:
+                        self.entries.popitem(last=False)
             return compiled
-        self.entries.move_to_end(key)
         if CHECK_CACHED_SQL:
             again = compile()
             if again is not None and _bound(again, owner) != _bound(compiled, owner):
@@ -101,8 +109,9 @@ class CompiledCache:
         return compiled
 
     def clear(self) -> None:
-        self.entries.clear()
-        self.misses = 0
+        with self.lock:
+            self.entries.clear()
+            self.misses = 0
 
 
 def _bound(compiled: Compiled, owner: Any) -> tuple[str, list[Any]]:
