@@ -176,11 +176,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         _session["random_page_cost"] = float(_random_page_cost)
     if _session:
         _options["session_settings"] = _session
-    # `session`: SET once per connection instead, for direct connections only (no pooler
-    # between): saves the SET LOCALs' cost per statement (docs/deployment.md).
-    _options["session_settings_scope"] = os.environ.get("DATABASE_SESSION_SETTINGS", "transaction")
-    if _options["session_settings_scope"] not in ("transaction", "session"):
-        raise ImproperlyConfigured("DATABASE_SESSION_SETTINGS must be `transaction` or `session`.")
+    # Where the server sees this connection at the address and port it was dialed at
+    # (no pooler or proxy between), the settings are SET once per connection and the
+    # hot statements prepared (config/postgresql/base.py). `transaction` or `session`
+    # decide it instead (docs/deployment.md).
+    _options["session_settings_scope"] = os.environ.get("DATABASE_SESSION_SETTINGS", "auto")
+    if _options["session_settings_scope"] not in ("auto", "transaction", "session"):
+        raise ImproperlyConfigured(
+            "DATABASE_SESSION_SETTINGS must be `auto`, `transaction` or `session`."
+        )
     _pool_size = env_int("DATABASE_POOL_MAX_SIZE", 0)
     if _pool_size:
         # psycopg's pool replaces persistent connections (Django forbids both). Behind

@@ -5,6 +5,7 @@ from functools import cache
 from typing import Any, NamedTuple, TypeVar, cast
 
 from django.db import connections, models
+from django.db.backends.utils import CursorWrapper
 from django.db.models import QuerySet
 from django.db.models.sql import UpdateQuery
 
@@ -23,7 +24,7 @@ def fetch_instance(model: type[M], sql: str, params: Sequence[Any]) -> M | None:
     """
     alias = model._default_manager.db
     connection = connections[alias]
-    with connection.cursor() as cursor:
+    with prepared_cursor(alias) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
@@ -33,6 +34,14 @@ def fetch_instance(model: type[M], sql: str, params: Sequence[Any]) -> M | None:
         for convert in converters:
             values[index] = convert(values[index], expression, connection)
     return model.from_db(alias, _attnames(model), values)
+
+
+def prepared_cursor(alias: str) -> CursorWrapper:
+    """A cursor for a statement that requests run again and again, with its values as
+    parameters: prepared by the server where the backend can (config.postgresql)."""
+    connection = connections[alias]
+    prepared = getattr(connection, "prepared_cursor", None)
+    return prepared() if prepared is not None else connection.cursor()
 
 
 @cache
@@ -68,9 +77,13 @@ class Compiled(NamedTuple):
             params[slot] = value
         return [*params, *extra]
 
-    def fetchall(self, *values: Any, suffix: str = "", extra: Sequence[Any] = ()) -> list[tuple]:
-        """The rows of the SQL (plus `suffix`, with `extra` parameters) with `values` bound."""
-        with connections[self.using].cursor() as cursor:
+    def fetchall(
+        self, *values: Any, suffix: str = "", extra: Sequence[Any] = (), prepare: bool = True
+    ) -> list[tuple]:
+        """The rows of the SQL (plus `suffix`, with `extra` parameters) with `values` bound;
+        `prepare`: by a prepared_cursor (not where the plan depends on a value)."""
+        connection = connections[self.using]
+        with prepared_cursor(self.using) if prepare else connection.cursor() as cursor:
             cursor.execute(self.sql + suffix, self.bind(*values, extra=extra))
             return cursor.fetchall()
 

@@ -18,6 +18,8 @@ from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest
 from rest_framework.exceptions import Throttled
 
+from config.sql import prepared_cursor
+
 logger = logging.getLogger(__name__)
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -56,7 +58,7 @@ def hit(key: str, rate: Rate, now: float | None = None, cost: int = 1) -> int | 
     """Count `cost` hits of `key`: None while within `rate`, else the seconds until it resets."""
     now = time.time() if now is None else now
     window_end = (math.floor(now) // rate.period + 1) * rate.period
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection.alias) as cursor:
         cursor.execute(UPSERT, [key, window_end, cost])
         (hits,) = cursor.fetchone()
     _purge_now_and_then(now)

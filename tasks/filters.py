@@ -382,7 +382,11 @@ class TaskFilter(django_filters.FilterSet):
 
     def filter_queryset(self, queryset: QuerySet[Task]) -> QuerySet[Task]:
         if isinstance(queryset, TaskQuerySet):  # its SQL is then compiled once per key
-            return queryset.filtered_once(self.sql_key(), super().filter_queryset)
+            # A search's plan depends on its pattern: not prepared (see prepared_cursor).
+            searched = bool(self.form.cleaned_data.get("search"))
+            return queryset.filtered_once(
+                self.sql_key(), super().filter_queryset, prepare=not searched
+            )
         return super().filter_queryset(queryset)
 
     @property

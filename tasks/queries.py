@@ -153,6 +153,7 @@ class TaskQuerySet(_QuerySet):
         super().__init__(*args, **kwargs)
         self.owner: Any = None
         self.sql_key: Hashable | None = None
+        self.prepare = True  # see filtered_once
         self._pending: Callable[[QuerySet[Task]], QuerySet[Task]] | None = None
 
     @property
@@ -179,16 +180,21 @@ class TaskQuerySet(_QuerySet):
             finally:
                 self._deferred_filter = deferred
             clone._deferred_filter = deferred
-        clone.owner, clone.sql_key = self.owner, self.sql_key
+        clone.owner, clone.sql_key, clone.prepare = self.owner, self.sql_key, self.prepare
         return clone
 
     def filtered_once(
-        self, key: Hashable, filters: Callable[[QuerySet[Task]], QuerySet[Task]]
+        self,
+        key: Hashable,
+        filters: Callable[[QuerySet[Task]], QuerySet[Task]],
+        *,
+        prepare: bool = True,
     ) -> "TaskQuerySet":
         """This queryset with `filters` applied, which give the same SQL for every
-        owner and `key` (the SQL is compiled once per key)."""
+        owner and `key` (the SQL is compiled once per key); `prepare=False` where the
+        best plan depends on a value (see prepared_cursor)."""
         clone = self._chain()
-        clone.sql_key, clone._pending = key, filters
+        clone.sql_key, clone._pending, clone.prepare = key, filters, prepare
         return clone
 
     def _cache(self) -> bool:
@@ -204,7 +210,10 @@ class TaskQuerySet(_QuerySet):
         if compiled is None:
             return list(task_rows(self)[start:stop])
         rows = compiled.fetchall(
-            self.owner, suffix=" LIMIT %s OFFSET %s", extra=[stop - start, start]
+            self.owner,
+            suffix=" LIMIT %s OFFSET %s",
+            extra=[stop - start, start],
+            prepare=self.prepare,
         )
         return [task_row(row) for row in rows]
 
@@ -218,7 +227,7 @@ class TaskQuerySet(_QuerySet):
             )
         if compiled is None:
             return self.aggregate(**aggregates)
-        [row] = compiled.fetchall(self.owner)
+        [row] = compiled.fetchall(self.owner, prepare=self.prepare)
         return dict(zip(aggregates, row, strict=True))
 
 

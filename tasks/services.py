@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from config.errors import QuotaExceeded
-from config.sql import Compiled, compile_for, compile_update, returning
+from config.sql import Compiled, compile_for, compile_update, prepared_cursor, returning
 from tasks.models import IdempotencyKey, Task, TaskTombstone
 from tasks.queries import ANY_OWNER, ANY_TASK_ID, fetch_task, task_db_id, task_queryset
 from tasks.selectors import task_count_and_last_position, task_get
@@ -96,7 +96,7 @@ def task_create(*, user: User, **fields: Any) -> Task:
         values, returning = values.rsplit(") RETURNING ", 1)
         sql = f"{insert} SELECT {values} WHERE {_QUOTA_ALLOWS} RETURNING {returning}"
         params = (*params, user.pk, quota)
-    with compiler.connection.cursor() as cursor:
+    with prepared_cursor(Task.objects.db) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
@@ -230,7 +230,7 @@ def task_delete(*, user: User, pk: Any, versions: Versions = None) -> None:
         sql, params = compiled.sql, compiled.bind(*_owner_values(user), task_db_id(pk))
     else:
         sql, params = _delete_query(_one_task(user, pk, versions))
-    with connections[Task.objects.db].cursor() as cursor:
+    with prepared_cursor(Task.objects.db) as cursor:
         cursor.execute(sql, params)
         deleted = cursor.rowcount
     if not deleted:

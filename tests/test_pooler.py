@@ -19,9 +19,10 @@ from django.db import OperationalError, close_old_connections, connection, trans
 from django.db.backends.postgresql import base as postgresql_base
 from mcp import Client
 
-from config.postgresql.base import failure_cause
+from config.postgresql.base import failure_cause, is_direct
 from mcp_server.auth import stdio_token
 from mcp_server.server import server as mcp_server
+from tests.factories import TaskFactory
 from tests.pgbouncer import running_pgbouncer, through_pgbouncer
 from tests.tokens import app_token
 
@@ -103,6 +104,57 @@ def test_session_scope_sets_them_once_per_direct_connection():
         assert _show("statement_timeout") == "5s"
         assert _show("idle_in_transaction_session_timeout") == "15s"
         assert type(connection.connection.cursor()) is postgresql_base.Cursor  # no prefix
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _get_task_and_search(client, user, times: int = 8) -> None:
+    """More runs than psycopg's prepare_threshold (5): what is prepared, is by then."""
+    task = TaskFactory(user=user, title="milk")
+    for _ in range(times):
+        assert client.get(f"/api/tasks/{task.pk}").status_code == 200
+        assert client.get("/api/tasks?search=milk").json()["total"] == 1
+
+
+def test_a_direct_connection_prepares_what_every_request_runs(jwt_client, user):
+    _get_task_and_search(jwt_client, user)
+    assert connection.connection.direct is True
+    assert type(connection.connection.cursor()) is postgresql_base.Cursor  # no SET LOCALs
+    assert (_show("statement_timeout"), _show("random_page_cost")) == ("5s", "1.1")  # SET once
+    statements = _prepared_statements()
+    assert any('FROM "user" WHERE' in sql for sql in statements)  # authentication's lookup
+    assert any('FROM "task" WHERE' in sql and "LIMIT" not in sql for sql in statements)
+    # A search's best plan depends on its pattern: it is never prepared.
+    assert not [sql for sql in statements if "LIKE" in sql.upper()]
+
+
+def test_through_a_pooler_nothing_is_prepared(pooled, jwt_client, user):
+    _get_task_and_search(jwt_client, user)
+    assert connection.connection.direct is False
+    assert _prepared_statements() == []
+
+
+def test_transaction_scope_prepares_nothing_even_directly(jwt_client, user):
+    with connection_options(session_settings_scope="transaction"):
+        _get_task_and_search(jwt_client, user)
+        assert connection.connection.direct is False
+        assert _prepared_statements() == []
+
+
+def test_is_direct_only_where_the_server_sees_the_address_dialed(postgres_server, pgbouncer):
+    if postgres_server is None:
+        pytest.fail("needs the PostgreSQL this run started: unset TEST_DATABASE_URL")
+    db = connection.settings_dict
+    socket = f"host={postgres_server.root} port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
+    tcp = f"host=127.0.0.1 port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
+    with psycopg.connect(socket) as over_socket, psycopg.connect(tcp) as over_tcp:
+        assert (is_direct(over_socket), is_direct(over_tcp)) == (True, True)
+    with psycopg.connect(pgbouncer.url(db["NAME"])) as pooled:
+        assert is_direct(pooled) is False
 
 
 def test_a_request_stuck_in_the_pooler_queue_is_a_503_at_the_bound(

@@ -24,8 +24,14 @@ read. A connection the server ended (restart, failover, idle timeout,
 a zero-timeout poll tells the two apart without asking the server. A middlebox that
 drops idle connections silently is kept away by TCP keepalives (settings.py), which
 also make a dead peer's socket readable.
+
+Direct connections. When nothing sits between this service and PostgreSQL (is_direct,
+checked once per connection), the settings are SET once per connection instead, and the
+statements every request runs are prepared (prepared_cursor). DATABASE_SESSION_SETTINGS
+(`auto`, `transaction`, `session`) overrides the check.
 """
 
+import ipaddress
 import math
 import re
 import select
@@ -40,7 +46,7 @@ import psycopg
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished, request_started
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
 from psycopg import errors
 from psycopg.pq import TransactionStatus
 
@@ -180,15 +186,55 @@ def _settings_cursor(in_autocommit: Prefix, in_transaction: Prefix) -> type:
     return SessionSettingsCursor
 
 
+# psycopg's default: a statement run this often on one connection is one that requests
+# repeat; a one-off never costs a PREPARE.
+PREPARE_THRESHOLD = 5
+
+
+def is_direct(connection: psycopg.Connection) -> bool:
+    """Whether the server sees this connection at the address and port libpq dialed.
+
+    Then no pooler or proxy sits in between, and session state (SET, prepared
+    statements) stays with this client. Through PgBouncer, HAProxy, a cloud proxy or a
+    NAT the server sees another address or port: the answer is then False, the safe
+    side (the statements work either way).
+    """
+    info = connection.info
+    with psycopg.ClientCursor(connection) as cursor:
+        cursor.execute(
+            "SELECT host(inet_server_addr()), inet_server_port(), current_setting('port'), "
+            "current_setting('unix_socket_directories')"
+        )
+        address, server_port, port, socket_dirs = cursor.fetchone() or (None,) * 4
+    if info.hostaddr:  # TCP
+        return (
+            address is not None
+            and server_port == info.port
+            and (ipaddress.ip_address(address) == ipaddress.ip_address(info.hostaddr))
+        )
+    directories = [directory.strip() for directory in (socket_dirs or "").split(",")]
+    return address is None and port == str(info.port) and info.host in directories
+
+
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor: Any, sql: str, params: Any) -> str:
+        # Django asks the connection's binding; a prepared_cursor binds server-side on a
+        # client-side connection, and its statement has $1... in place of the values.
+        if isinstance(cursor, psycopg.ClientCursor) or not params:
+            return super().last_executed_query(cursor, sql, params)
+        return self.compose_sql(sql, params)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
-        session_settings = params.pop("session_settings", None)
-        if params.pop("session_settings_scope", "transaction") == "session":
-            self._session_sql = Prefix.of(session_settings or {}).sql.replace(" LOCAL", "")
-            return params
-        self._session_sql = ""
-        if not session_settings:
+        session_settings = params.pop("session_settings", None) or {}
+        self._scope = params.pop("session_settings_scope", "auto")
+        self._session_sql = Prefix.of(session_settings).sql.replace(" LOCAL", "")
+        self._direct_cursor = params["cursor_factory"]
+        if self._scope == "session" or not session_settings:
             return params
         if params["cursor_factory"] is not base.Cursor:
             raise ImproperlyConfigured(
@@ -208,11 +254,42 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _configure_connection(self, connection: psycopg.Connection) -> bool:
         # django-stubs lack Django 5.2's DatabaseWrapper._configure_connection.
         commit = super()._configure_connection(connection)  # type: ignore[misc]
-        if session_sql := getattr(self, "_session_sql", ""):  # direct connections only
-            with connection.cursor() as cursor:
-                cursor.execute(session_sql)
+        direct = self._scope == "session" or (self._scope == "auto" and is_direct(connection))
+        connection.direct = direct  # type: ignore[attr-defined]  # read by prepared_cursor
+        if not direct:
+            return commit or self._scope == "auto"  # is_direct's query may have begun one
+        # Session state is safe here: SET once, no prefix, and prepared statements
+        # (Django turns psycopg's off; only a prepared_cursor's statements use them).
+        connection.cursor_factory = self._direct_cursor
+        connection.prepare_threshold = PREPARE_THRESHOLD
+        if self._session_sql:
+            with psycopg.ClientCursor(connection) as cursor:
+                cursor.execute(self._session_sql)
             return True
         return commit
+
+    def prepared_cursor(self) -> Any:
+        """A cursor for the statements every request runs, with their values as parameters.
+
+        On a direct connection it binds them server-side, so psycopg prepares each after
+        its first runs (`prepare_threshold`) and PostgreSQL parses and plans it once per
+        connection instead of every time. Behind a transaction pooler (PgBouncer before
+        1.21) a prepared statement would be missing on the next server connection: there
+        it is the usual cursor. Not for statements whose best plan depends on a value,
+        such as a search pattern: a prepared statement may settle on a generic plan.
+        """
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        connection = self.connection
+        if not getattr(connection, "direct", False):
+            return self.cursor()
+        # Django's own cursor set-up (time zone loaders, wrappers), with server binding:
+        # the connection is this thread's, so the swap is seen by no other cursor.
+        connection.cursor_factory = base.ServerBindingCursor
+        try:
+            return self.cursor()
+        finally:
+            connection.cursor_factory = self._direct_cursor
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> psycopg.Connection:
         remaining = _remaining()
