@@ -145,6 +145,39 @@ def test_transaction_scope_prepares_nothing_even_directly(jwt_client, user):
         assert _prepared_statements() == []
 
 
+def test_a_column_type_changed_under_a_prepared_statement_replaces_the_connection():
+    """A migration during a rolling deploy: old workers' prepared statements then fail
+    ("cached plan must not change result type") until their connection is replaced."""
+    from django.db import NotSupportedError
+
+    from config.sql import prepared_cursor
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE plan_probe (name varchar(10)); INSERT INTO plan_probe VALUES ('a')"
+        )
+    try:
+        for _ in range(6):  # prepared from the sixth run
+            with prepared_cursor("default") as cursor:
+                cursor.execute("SELECT name FROM plan_probe WHERE name = %s", ["a"])
+                assert cursor.fetchone() == ("a",)
+        assert any("plan_probe" in sql for sql in _prepared_statements())
+        db = connection.settings_dict
+        migration = f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
+        with psycopg.connect(migration, autocommit=True) as other:  # another process's
+            other.execute("ALTER TABLE plan_probe ALTER name TYPE text")
+        with pytest.raises(NotSupportedError), prepared_cursor("default") as cursor:
+            cursor.execute("SELECT name FROM plan_probe WHERE name = %s", ["a"])
+        assert not connection.is_usable()
+        close_old_connections()  # the end of the request: Django replaces the connection
+        with prepared_cursor("default") as cursor:
+            cursor.execute("SELECT name FROM plan_probe WHERE name = %s", ["a"])
+            assert cursor.fetchone() == ("a",)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE plan_probe")
+
+
 def test_is_direct_only_where_the_server_sees_the_address_dialed(postgres_server, pgbouncer):
     if postgres_server is None:
         pytest.fail("needs the PostgreSQL this run started: unset TEST_DATABASE_URL")

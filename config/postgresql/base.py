@@ -143,10 +143,12 @@ class Prefix(NamedTuple):
         return cls("".join(sets), len(sets))
 
 
-if TYPE_CHECKING:  # django-stubs leave out base.Cursor's psycopg base class
+if TYPE_CHECKING:  # django-stubs leave out the cursors' psycopg base classes
     _Cursor = psycopg.ClientCursor
+    _ServerBindingCursor = psycopg.Cursor
 else:
     _Cursor = base.Cursor
+    _ServerBindingCursor = base.ServerBindingCursor
 
 
 @cache
@@ -214,6 +216,20 @@ def is_direct(connection: psycopg.Connection) -> bool:
         )
     directories = [directory.strip() for directory in (socket_dirs or "").split(",")]
     return address is None and port == str(info.port) and info.host in directories
+
+
+class PreparedCursor(_ServerBindingCursor):
+    """Django's server-binding cursor, for prepared_cursor."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        try:
+            return super().execute(query, params, **kwargs)
+        except errors.FeatureNotSupported:
+            # "cached plan must not change result type": a migration changed a column's
+            # type under a prepared statement, which then fails on every run. The
+            # connection is replaced at the end of the request (is_usable).
+            self.connection.stale_plans = True  # type: ignore[attr-defined]
+            raise
 
 
 class DatabaseOperations(operations.DatabaseOperations):
@@ -285,7 +301,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return self.cursor()
         # Django's own cursor set-up (time zone loaders, wrappers), with server binding:
         # the connection is this thread's, so the swap is seen by no other cursor.
-        connection.cursor_factory = base.ServerBindingCursor
+        connection.cursor_factory = PreparedCursor
         try:
             return self.cursor()
         finally:
@@ -311,6 +327,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         if connection.info.transaction_status not in USABLE_STATES:
             return False  # an aborted transaction, or a connection in an unknown state
+        if getattr(connection, "stale_plans", False):
+            return False  # see PreparedCursor
         poller = select.poll()  # not select(): it fails for descriptors over 1023
         try:
             poller.register(connection.fileno(), select.POLLIN)
