@@ -52,8 +52,10 @@ class SchemaMismatch(exceptions.APIException):
 
 
 # SQLSTATEs of a schema that differs from what the code expects: an undefined table,
-# column or function, or a type mismatch. A deploy problem, not a bug of the request.
-SCHEMA_SQLSTATES = frozenset({"42P01", "42703", "42883", "42804"})
+# column or function, a type mismatch, or a column type changed under a prepared statement
+# (0A000, until the connection is replaced: config.postgresql). A deploy problem, not a
+# bug of the request.
+SCHEMA_SQLSTATES = frozenset({"42P01", "42703", "42883", "42804", "0A000"})
 _reported_schema_errors: set[str] = set()
 
 

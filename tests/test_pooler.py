@@ -150,6 +150,7 @@ def test_a_column_type_changed_under_a_prepared_statement_replaces_the_connectio
     ("cached plan must not change result type") until their connection is replaced."""
     from django.db import NotSupportedError
 
+    from config.errors import is_schema_error
     from config.sql import prepared_cursor
 
     with connection.cursor() as cursor:
@@ -166,8 +167,9 @@ def test_a_column_type_changed_under_a_prepared_statement_replaces_the_connectio
         migration = f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
         with psycopg.connect(migration, autocommit=True) as other:  # another process's
             other.execute("ALTER TABLE plan_probe ALTER name TYPE text")
-        with pytest.raises(NotSupportedError), prepared_cursor("default") as cursor:
+        with pytest.raises(NotSupportedError) as raised, prepared_cursor("default") as cursor:
             cursor.execute("SELECT name FROM plan_probe WHERE name = %s", ["a"])
+        assert is_schema_error(raised.value)  # a 503 for the client, as any schema mismatch
         assert not connection.is_usable()
         close_old_connections()  # the end of the request: Django replaces the connection
         with prepared_cursor("default") as cursor:
