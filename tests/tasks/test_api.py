@@ -485,6 +485,23 @@ class TestStats:
         assert overdue == [1, 2]
         assert stats["total_tasks"] == 3
 
+    def test_overdue_means_pending_and_due_before_today(self, auth_client, user):
+        today, day = timezone.localdate(), datetime.timedelta(days=1)
+        TaskFactory(user=user, due_date=today - day)  # the one overdue task
+        TaskFactory(user=user, due_date=today)
+        TaskFactory(user=user, due_date=None)
+        TaskFactory(user=user, due_date=None, completed=True)
+        TaskFactory(user=user, due_date=today - day, completed=True)
+        TaskFactory(user=user, due_date=today + day)
+        for _ in range(2):  # the second profile runs the SQL built by the first
+            stats = auth_client.get(reverse("me")).json()["stats"]
+            assert stats == auth_client.get(reverse("task-stats")).json()
+            assert (stats["total_tasks"], stats["completed_tasks"], stats["overdue_tasks"]) == (
+                6, 2, 1
+            )  # fmt: skip
+        pending = auth_client.get(reverse("task-stats"), {"status": "pending"}).json()
+        assert (pending["total_tasks"], pending["overdue_tasks"]) == (4, 1)
+
     def test_stats_apply_filters(self, auth_client, user):
         TaskFactory(user=user, priority="high")
         TaskFactory(user=user, priority="low")

@@ -1,7 +1,13 @@
 """The task table's PostgreSQL-only indexes, as migrations leave them."""
 
+from datetime import timedelta
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
+
+from tasks import services
+from tasks.models import Task
 
 pytestmark = pytest.mark.django_db
 
@@ -30,3 +36,52 @@ def test_searched_expressions_have_finer_statistics():
         targets = dict(cursor.fetchall())
 
     assert targets == {"task_title_trgm_idx": 1000, "task_description_trgm_idx": 1000}
+
+
+@pytest.mark.django_db(transaction=True)  # VACUUM cannot run inside a transaction
+def test_profile_stats_are_read_from_the_stats_index_alone(user, other_user):
+    today = timezone.localdate()
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The test server commits asynchronously; VACUUM marks a page all-visible only
+        # once the commit that wrote its rows is flushed.
+        cursor.execute("SET LOCAL synchronous_commit = on")
+        Task.objects.bulk_create(
+            Task(
+                user=owner,
+                title=f"task {i}",
+                completed=i % 3 == 0,
+                priority=Task.Priority.values[i % 3],
+                category=Task.Category.values[i % 5],
+                due_date=None if i % 4 == 0 else today + timedelta(days=i % 7 - 3),
+            )
+            for owner in (user, other_user)
+            for i in range(1000)
+        )
+    compiled = services._user_stats_sql(today)
+    assert compiled is not None
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE task")  # the visibility map: no heap fetch needed
+        with transaction.atomic():
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: plans as at scale
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + compiled.sql, compiled.bind(user.pk))
+            plan = cursor.fetchone()[0][0]["Plan"]
+
+    assert (plan["Node Type"], plan["Strategy"]) == ("Aggregate", "Sorted"), plan
+    (scan,) = plan["Plans"]
+    assert (scan["Node Type"], scan["Index Name"]) == ("Index Only Scan", "task_user_stats_idx")
+    assert (scan["Actual Rows"], scan["Heap Fetches"]) == (1000, 0)
+    assert services.user_task_stats(user=user)["total_tasks"] == 1000
+
+
+def test_the_stats_index_replaced_its_prefix():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'task'"
+            " AND indexname IN ('task_user_stats_idx', 'task_user_completed_idx')"
+        )
+        indexes = dict(cursor.fetchall())
+
+    assert list(indexes) == ["task_user_stats_idx"]
+    assert indexes["task_user_stats_idx"].endswith(
+        "(user_id, completed, priority, category, due_date)"
+    )
