@@ -5,6 +5,7 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 
+from config import gunicorn
 from config.errors import CODES
 
 
@@ -59,6 +60,8 @@ ERROR_DESCRIPTIONS = {
     "412": "PRECONDITION_FAILED: the task is no longer at the `If-Match` version; nothing "
     "was written. `error.details.current` is the task as it is now (its `ETag` too).",
     "413": "VALIDATION_ERROR: request body too large.",
+    "414": "VALIDATION_ERROR: the request line (method, URL and version) is longer than "
+    f"{gunicorn.limit_request_line} bytes; the HTTP server refuses it before the API sees it.",
     "415": "VALIDATION_ERROR: the body must be application/json.",
     "429": "RATE_LIMITED: too many requests; see Retry-After.",
     "503": "SERVICE_UNAVAILABLE: the database is unreachable.",
@@ -73,7 +76,7 @@ def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
         if not path.startswith("/api/"):
             continue
         for method, operation in operations.items():
-            statuses = ["400", "401", "429", "503"]
+            statuses = ["400", "401", "414", "429", "503"]
             if "{user_id}" in path:
                 statuses.append("403")
             if "{id}" in path:

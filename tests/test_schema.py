@@ -75,6 +75,18 @@ def test_errors_use_the_error_shape(schema):
         }
 
 
+def test_every_operation_documents_the_http_servers_own_refusal_of_a_long_url(schema):
+    """gunicorn answers 414 (config/gunicorn.py) to any URL too long, whatever the route."""
+    operations = [
+        operation
+        for path, methods in schema["paths"].items()
+        if path.startswith("/api/") and path != "/api/schema/"
+        for operation in methods.values()
+    ]
+    assert operations
+    assert all("414" in operation["responses"] for operation in operations)
+
+
 def test_conditional_requests_are_documented(schema):
     paths = schema["paths"]
 
