@@ -1,8 +1,7 @@
-import copy
 import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 from django.core.validators import RegexValidator
@@ -16,6 +15,7 @@ from rest_framework import serializers
 
 from accounts.models import User
 from tasks.models import Task
+from tasks.prebuilt_fields import PrebuiltFieldsSerializer
 
 # The API's Task: every concrete field of the model but these, a relation by its id.
 HIDDEN_FIELDS = {"change_seq"}  # the changes feed's place: not part of a task
@@ -190,15 +190,13 @@ class StrictDateField(serializers.DateField):
         return super().to_internal_value(value)
 
 
-class TaskSerializer(serializers.ModelSerializer):
+class TaskSerializer(PrebuiltFieldsSerializer, serializers.ModelSerializer):
     """A task as the frontend reads and writes it; the owner never comes from input.
 
     Input types are strict (a number is not a title, "yes" is not a boolean): a client
     sending the wrong type gets a 400 naming the field instead of a coerced value.
     Unknown and read-only fields in the body are ignored.
     """
-
-    _built_fields: ClassVar[dict[str, serializers.Field]]  # set by get_fields
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
@@ -236,16 +234,6 @@ class TaskSerializer(serializers.ModelSerializer):
                 "quoted. Send it back in `If-Match` to write only this version."
             }
         }
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        # ModelSerializer inspects the model to build the same fields for every
-        # instance; build them once per class, then copy (as DRF copies declared
-        # fields): most of a write's serializer cost was this inspection.
-        built = type(self).__dict__.get("_built_fields")
-        if built is None:
-            built = super().get_fields()
-            type(self)._built_fields = built
-        return copy.deepcopy(built)
 
     def validate_tags(self, tags: list[str]) -> list[str]:
         return list(dict.fromkeys(tags))
@@ -399,7 +387,7 @@ class ReorderSerializer(serializers.Serializer):
         return ids
 
 
-class TaskCompleteSerializer(serializers.Serializer):
+class TaskCompleteSerializer(PrebuiltFieldsSerializer):
     """Body of PATCH .../complete: empty to toggle, or the value to set."""
 
     completed = StrictBooleanField(required=False, help_text="Set this value instead of toggling.")
