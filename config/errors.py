@@ -52,15 +52,17 @@ class SchemaMismatch(exceptions.APIException):
 
 
 # SQLSTATEs of a schema that differs from what the code expects: an undefined table,
-# column or function, a type mismatch, or a column type changed under a prepared statement
-# (0A000, until the connection is replaced: config.postgresql). A deploy problem, not a
-# bug of the request.
-SCHEMA_SQLSTATES = frozenset({"42P01", "42703", "42883", "42804", "0A000"})
+# column or function, or a type mismatch. A deploy problem, not a bug of the request.
+SCHEMA_SQLSTATES = frozenset({"42P01", "42703", "42883", "42804"})
 _reported_schema_errors: set[str] = set()
 
 
 def is_schema_error(error: DatabaseError) -> bool:
-    return getattr(error.__cause__, "sqlstate", None) in SCHEMA_SQLSTATES
+    cause = error.__cause__
+    # Or a column type changed under a prepared statement (config.postgresql.PreparedCursor).
+    return getattr(cause, "sqlstate", None) in SCHEMA_SQLSTATES or getattr(
+        cause, "stale_plan", False
+    )
 
 
 def schema_mismatch(error: DatabaseError) -> SchemaMismatch:

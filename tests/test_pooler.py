@@ -2,6 +2,7 @@
 settings: the timeouts still hold, nothing leaks into other clients' transactions,
 `migrate` works, and no request waits for the database past its bound."""
 
+import contextlib
 import copy
 import logging
 import os
@@ -145,39 +146,66 @@ def test_transaction_scope_prepares_nothing_even_directly(jwt_client, user):
         assert _prepared_statements() == []
 
 
-def test_a_column_type_changed_under_a_prepared_statement_replaces_the_connection():
+@contextmanager
+def psycopg_pool(max_size: int):
+    """The default connection from psycopg's pool (DATABASE_POOL_MAX_SIZE), then as before."""
+    saved_age = connection.settings_dict["CONN_MAX_AGE"]
+    connection.settings_dict["CONN_MAX_AGE"] = 0  # Django refuses a pool with persistence
+    try:
+        with connection_options(pool={"min_size": 1, "max_size": max_size}):
+            yield
+            connection.close_pool()
+    finally:
+        connection.settings_dict["CONN_MAX_AGE"] = saved_age
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["persistent", "psycopg_pool"])
+def test_a_column_type_changed_under_a_prepared_statement_replaces_the_connection(pool):
     """A migration during a rolling deploy: old workers' prepared statements then fail
-    ("cached plan must not change result type") until their connection is replaced."""
+    ("cached plan must not change result type") until their connection is replaced; a
+    pool of one connection must not lend the broken one again."""
     from django.db import NotSupportedError
 
     from config.errors import is_schema_error
     from config.sql import prepared_cursor
+
+    def probe() -> tuple:
+        with prepared_cursor("default") as cursor:
+            cursor.execute("SELECT name FROM plan_probe WHERE name = %s", ["a"])
+            return cursor.fetchone()
 
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TABLE plan_probe (name varchar(10)); INSERT INTO plan_probe VALUES ('a')"
         )
     try:
-        for _ in range(6):  # prepared from the sixth run
-            with prepared_cursor("default") as cursor:
-                cursor.execute("SELECT name FROM plan_probe WHERE name = %s", ["a"])
-                assert cursor.fetchone() == ("a",)
-        assert any("plan_probe" in sql for sql in _prepared_statements())
-        db = connection.settings_dict
-        migration = f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
-        with psycopg.connect(migration, autocommit=True) as other:  # another process's
-            other.execute("ALTER TABLE plan_probe ALTER name TYPE text")
-        with pytest.raises(NotSupportedError) as raised, prepared_cursor("default") as cursor:
-            cursor.execute("SELECT name FROM plan_probe WHERE name = %s", ["a"])
-        assert is_schema_error(raised.value)  # a 503 for the client, as any schema mismatch
-        assert not connection.is_usable()
-        close_old_connections()  # the end of the request: Django replaces the connection
-        with prepared_cursor("default") as cursor:
-            cursor.execute("SELECT name FROM plan_probe WHERE name = %s", ["a"])
-            assert cursor.fetchone() == ("a",)
+        with psycopg_pool(max_size=1) if pool else contextlib.nullcontext():
+            assert [probe() for _ in range(6)] == [("a",)] * 6  # prepared from the sixth run
+            assert any("plan_probe" in sql for sql in _prepared_statements())
+            db = connection.settings_dict
+            migration = f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
+            with psycopg.connect(migration, autocommit=True) as other:  # another process's
+                other.execute("ALTER TABLE plan_probe ALTER name TYPE text")
+            with pytest.raises(NotSupportedError) as raised:
+                probe()
+            assert is_schema_error(raised.value)  # a 503 for the client, as any schema mismatch
+            assert not connection.is_usable()
+            close_old_connections()  # the end of the request: Django lets the connection go
+            assert probe() == ("a",)  # on a new connection
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE plan_probe")
+
+
+def test_a_feature_not_supported_elsewhere_is_not_a_schema_mismatch():
+    from django.db import NotSupportedError
+
+    from config.errors import is_schema_error
+
+    with pytest.raises(NotSupportedError) as raised, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM (VALUES (1)) AS v(n) GROUP BY n FOR UPDATE")
+    assert getattr(raised.value.__cause__, "sqlstate", None) == "0A000"
+    assert not is_schema_error(raised.value)  # a bug: 500, not a deploy problem's 503
 
 
 def test_is_direct_only_where_the_server_sees_the_address_dialed(postgres_server, pgbouncer):

@@ -224,11 +224,13 @@ class PreparedCursor(_ServerBindingCursor):
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         try:
             return super().execute(query, params, **kwargs)
-        except errors.FeatureNotSupported:
+        except errors.FeatureNotSupported as error:
             # "cached plan must not change result type": a migration changed a column's
             # type under a prepared statement, which then fails on every run. The
-            # connection is replaced at the end of the request (is_usable).
+            # connection is replaced at the end of the request (is_usable, _close), and
+            # the request is a 503 (config.errors.is_schema_error).
             self.connection.stale_plans = True  # type: ignore[attr-defined]
+            error.stale_plan = True  # type: ignore[attr-defined]
             raise
 
 
@@ -282,7 +284,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             with psycopg.ClientCursor(connection) as cursor:
                 cursor.execute(self._session_sql)
             return True
-        return commit
+        return commit or self._scope == "auto"
 
     def prepared_cursor(self) -> Any:
         """A cursor for the statements every request runs, with their values as parameters.
@@ -306,6 +308,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return self.cursor()
         finally:
             connection.cursor_factory = self._direct_cursor
+
+    def _close(self) -> None:
+        connection = self.connection
+        if self.pool and connection is not None and getattr(connection, "stale_plans", False):
+            # The pool would lend it again: closed, it counts as broken and is replaced.
+            connection.close()
+        super()._close()  # type: ignore[misc]
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> psycopg.Connection:
         remaining = _remaining()
