@@ -153,8 +153,10 @@ def psycopg_pool(max_size: int):
     connection.settings_dict["CONN_MAX_AGE"] = 0  # Django refuses a pool with persistence
     try:
         with connection_options(pool={"min_size": 1, "max_size": max_size}):
-            yield
-            connection.close_pool()
+            try:
+                yield
+            finally:
+                connection.close_pool()  # type: ignore[attr-defined]  # PostgreSQL's wrapper
     finally:
         connection.settings_dict["CONN_MAX_AGE"] = saved_age
 
