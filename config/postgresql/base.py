@@ -294,7 +294,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         connection instead of every time. Behind a transaction pooler (PgBouncer before
         1.21) a prepared statement would be missing on the next server connection: there
         it is the usual cursor. Not for statements whose best plan depends on a value,
-        such as a search pattern: a prepared statement may settle on a generic plan.
+        such as a search pattern or how many of a user's tasks a filter matches: a
+        prepared statement may settle on a generic plan.
         """
         self.close_if_health_check_failed()
         self.ensure_connection()
