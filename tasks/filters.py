@@ -386,7 +386,7 @@ class TaskFilter(django_filters.FilterSet):
             # search's best plan depends on how many of the user's tasks match, which a
             # generic plan cannot know (a 100,000-task user's filtered page took 10-30 ms
             # on one, 0.4-0.7 ms planned for them).
-            plain = not any(name in self.data for name in self.form.fields)
+            plain = not any(name in (self.data or {}) for name in self.form.fields)
             return queryset.filtered_once(self.sql_key(), super().filter_queryset, prepare=plain)
         return super().filter_queryset(queryset)
 
