@@ -82,8 +82,8 @@ class Compiled(NamedTuple):
     ) -> list[tuple]:
         """The rows of the SQL (plus `suffix`, with `extra` parameters) with `values` bound;
         `prepare`: by a prepared_cursor (not where the plan depends on a value)."""
-        connection = connections[self.using]
-        with prepared_cursor(self.using) if prepare else connection.cursor() as cursor:
+        cursor = prepared_cursor(self.using) if prepare else connections[self.using].cursor()
+        with cursor:
             cursor.execute(self.sql + suffix, self.bind(*values, extra=extra))
             return cursor.fetchall()
 

@@ -107,6 +107,13 @@ def test_session_scope_sets_them_once_per_direct_connection():
         assert type(connection.connection.cursor()) is postgresql_base.Cursor  # no prefix
 
 
+def _conninfo(host: object = None) -> str:
+    """A connection of its own to the test database (at `host`: a socket folder or an
+    address), as another process would open one."""
+    db = connection.settings_dict
+    return f"host={host or db['HOST']} port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
+
+
 def _prepared_statements() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
@@ -187,9 +194,7 @@ def test_a_column_type_changed_under_a_prepared_statement_replaces_the_connectio
         with psycopg_pool(max_size=1) if pool else contextlib.nullcontext():
             assert [probe() for _ in range(6)] == [("a",)] * 6  # prepared from the sixth run
             assert any("plan_probe" in sql for sql in _prepared_statements())
-            db = connection.settings_dict
-            migration = f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
-            with psycopg.connect(migration, autocommit=True) as other:  # another process's
+            with psycopg.connect(_conninfo(), autocommit=True) as other:  # another process's
                 other.execute("ALTER TABLE plan_probe ALTER name TYPE text")
             with pytest.raises(NotSupportedError) as raised:
                 probe()
@@ -216,12 +221,10 @@ def test_a_feature_not_supported_elsewhere_is_not_a_schema_mismatch():
 def test_is_direct_only_where_the_server_sees_the_address_dialed(postgres_server, pgbouncer):
     if postgres_server is None:
         pytest.fail("needs the PostgreSQL this run started: unset TEST_DATABASE_URL")
-    db = connection.settings_dict
-    socket = f"host={postgres_server.root} port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
-    tcp = f"host=127.0.0.1 port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
-    with psycopg.connect(socket) as over_socket, psycopg.connect(tcp) as over_tcp:
-        assert (is_direct(over_socket), is_direct(over_tcp)) == (True, True)
-    with psycopg.connect(pgbouncer.url(db["NAME"])) as pooled:
+    over_socket, over_tcp = _conninfo(postgres_server.root), _conninfo("127.0.0.1")
+    with psycopg.connect(over_socket) as socket, psycopg.connect(over_tcp) as tcp:
+        assert (is_direct(socket), is_direct(tcp)) == (True, True)
+    with psycopg.connect(pgbouncer.url(connection.settings_dict["NAME"])) as pooled:
         assert is_direct(pooled) is False
 
 
